@@ -1,0 +1,157 @@
+"""Domain types shared by the engine, the backends and the console.
+
+Frozen pydantic models: snapshots that cross threads and processes unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, description="lower-case DNS label")]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DeploymentState(StrEnum):
+    CREATING = "Creating"
+    READY = "Ready"
+    DEGRADED = "Degraded"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+
+
+class Runtime(StrEnum):
+    ONNX = "onnx"
+    PYTHON = "python"
+    UPSTREAM = "upstream"
+
+
+class ModelRef(Frozen):
+    name: str = Field(min_length=1, max_length=200)
+    version: str = Field(min_length=1, max_length=100)
+    path: str | None = Field(default=None, description="model file or scoring script")
+
+
+class Resources(Frozen):
+    cpus: float = Field(default=1.0, gt=0, le=256)
+    gpus: int = Field(default=0, ge=0, le=16)
+
+
+class Readiness(Frozen):
+    path: str = Field(default="/ready", pattern=r"^/")
+    period: float = Field(default=1.0, gt=0, le=300, description="seconds between probes")
+    failure_threshold: int = Field(default=3, ge=1, le=100)
+
+
+class DeploymentSpec(Frozen):
+    endpoint: Name
+    name: Name
+    model: ModelRef
+    runtime: Runtime
+    replicas: int = Field(default=1, ge=0, le=64)
+    resources: Resources = Resources()
+    readiness: Readiness = Readiness()
+    env: dict[str, str] = Field(default_factory=dict)
+    upstream: str | None = Field(default=None, description="base URL, for runtime upstream")
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ValueError(f"env name {key!r} is not a valid variable name")
+        return value
+
+    @field_validator("upstream")
+    @classmethod
+    def _upstream_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("upstream must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+
+class EndpointSpec(Frozen):
+    name: Name
+    description: str = Field(default="", max_length=2000)
+    production: bool = False
+    traffic: dict[str, int] = Field(
+        default_factory=dict, description="initial split, used when the endpoint is created"
+    )
+    mirror: dict[str, int] = Field(default_factory=dict)
+
+
+class Split(Frozen):
+    traffic: dict[str, int]
+    mirror: dict[str, int] = Field(default_factory=dict)
+
+
+class Revision(Frozen):
+    endpoint: str
+    number: int
+    traffic: dict[str, int]
+    mirror: dict[str, int]
+    time: datetime
+    actor: str
+    reason: str
+    kind: str = Field(description="create, shift or rollback")
+    restores: int | None = Field(default=None, description="for a rollback: the revision restored")
+
+
+class AuditEvent(Frozen):
+    seq: int
+    time: datetime
+    actor: str
+    action: str
+    endpoint: str | None = None
+    deployment: str | None = None
+    before: Any = None
+    after: Any = None
+    reason: str = ""
+    outcome: str
+    prev_hash: str
+    hash: str
+
+
+class ReplicaStatus(Frozen):
+    id: str
+    pid: int | None
+    port: int | None
+    state: str = Field(description="starting, ready, not-ready, draining, crashed, stopped")
+    restarts: int = 0
+    last_exit_code: int | None = None
+    outstanding: int = 0
+
+
+class DeploymentStatus(Frozen):
+    name: str
+    endpoint: str
+    model: ModelRef
+    runtime: Runtime
+    state: DeploymentState
+    reason: str = ""
+    replicas_ready: int
+    replicas_desired: int
+    replicas: list[ReplicaStatus] = Field(default_factory=list)
+    spec: DeploymentSpec
+    created: datetime
+
+
+class EndpointStatus(Frozen):
+    name: str
+    description: str = ""
+    production: bool = False
+    traffic: dict[str, int]
+    mirror: dict[str, int]
+    revision: int
+    applied_revision: int
+    scoring_uri: str
+    deployments: list[DeploymentStatus] = Field(default_factory=list)
+    created: datetime
