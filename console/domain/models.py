@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="lower-case DNS label")]
@@ -76,6 +76,14 @@ class DeploymentSpec(Frozen):
         if value is not None and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("upstream must be an http:// or https:// URL")
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _runtime_needs(self) -> DeploymentSpec:
+        if self.runtime == Runtime.UPSTREAM and not self.upstream:
+            raise ValueError("runtime 'upstream' needs an 'upstream' URL")
+        if self.runtime != Runtime.UPSTREAM and not self.model.path:
+            raise ValueError(f"runtime {self.runtime.value!r} needs model.path (the model file or scoring script)")
+        return self
 
 
 class EndpointSpec(Frozen):

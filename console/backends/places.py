@@ -1,0 +1,207 @@
+"""Where deployments live: the place configuration (platform config dir, references to
+secrets only), Kubernetes contexts read from kubeconfig, and URL places (serving hosts,
+Prometheus servers) with a basic health check."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from console.backends.base import (
+    BackendError,
+    InventorySnapshot,
+    NotSupported,
+    PlaceKind,
+    ProbeResult,
+    Unauthorized,
+    Unreachable,
+    error_from_response,
+    unreachable_from,
+)
+
+PLACES_FILE = "places.json"
+PROBE_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+SecretLookup = Callable[[str], "str | None"]
+
+
+class PlaceConfig(BaseModel):
+    """One configured place. `secret_ref` names a keyring entry; the secret is never here."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
+    kind: PlaceKind
+    name: str = Field(min_length=1, max_length=200)
+    state_dir: str | None = None
+    url: str | None = None
+    context: str | None = None
+    kubeconfig: str | None = None
+    auth: Literal["none", "bearer", "basic"] = "none"
+    username: str | None = None
+    secret_ref: str | None = None
+    verify_tls: bool = True
+    auto: bool = Field(default=False, description="added by the console for this session, not saved")
+
+
+class PlacesStore:
+    """places.json in the config dir: written atomically, mode 0600, no secrets."""
+
+    def __init__(self, config_dir: Path) -> None:
+        self.config_dir = Path(config_dir)
+        self.path = self.config_dir / PLACES_FILE
+
+    def load(self) -> list[PlaceConfig]:
+        try:
+            raw = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"cannot read {self.path}: {exc}") from exc
+        places: list[PlaceConfig] = []
+        for item in raw.get("places", []) if isinstance(raw, dict) else []:
+            try:
+                places.append(PlaceConfig.model_validate(item))
+            except ValueError:
+                continue
+        return places
+
+    def save(self, places: list[PlaceConfig]) -> None:
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        body = {"version": 1, "places": [p.model_dump(mode="json", exclude={"auto"}) for p in places if not p.auto]}
+        fd, tmp = tempfile.mkstemp(prefix=".places-", dir=self.config_dir)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(body, handle, indent=2)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+# ---------------------------------------------------------------- Kubernetes contexts
+
+
+def kubeconfig_paths(env: dict[str, str] | None = None) -> list[Path]:
+    env = dict(os.environ if env is None else env)
+    if env.get("KUBECONFIG"):
+        return [Path(p).expanduser() for p in env["KUBECONFIG"].split(os.pathsep) if p]
+    return [Path.home() / ".kube" / "config"]
+
+
+def kube_contexts(paths: list[Path] | None = None) -> list[tuple[str, str]]:
+    """(context name, kubeconfig path) for every context, first definition wins."""
+    found: dict[str, str] = {}
+    for path in kubeconfig_paths() if paths is None else paths:
+        try:
+            doc = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        for item in (doc or {}).get("contexts") or [] if isinstance(doc, dict) else []:
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                found.setdefault(item["name"], str(path))
+    return list(found.items())
+
+
+class KubernetesContextBackend:
+    """A kubeconfig context: listed now, connected on demand by the Kubernetes adapter."""
+
+    freshness_s = 30.0
+
+    def __init__(self, config: PlaceConfig) -> None:
+        self.place_id = config.id
+        self.config = config
+
+    def probe(self) -> ProbeResult:
+        return ProbeResult(False, "connecting to Kubernetes contexts is not yet supported", kind="not-supported")
+
+    def inventory(self) -> InventorySnapshot:
+        raise NotSupported("connecting to Kubernetes contexts is not yet supported")
+
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------- URL places
+
+HEALTH_PATHS: dict[PlaceKind, tuple[str, ...]] = {
+    PlaceKind.SERVING: ("/health", "/v2/health/ready", "/metrics", "/"),
+    PlaceKind.PROMETHEUS: ("/-/healthy", "/api/v1/status/buildinfo"),
+}
+
+
+class UrlBackend:
+    """A serving host or Prometheus server added by URL: a basic health check for now."""
+
+    freshness_s = 30.0
+
+    def __init__(self, config: PlaceConfig, secret: SecretLookup | None = None,
+                 timeout: httpx.Timeout | float = PROBE_TIMEOUT, transport: httpx.BaseTransport | None = None) -> None:
+        if not config.url:
+            raise ValueError("a URL place needs a url")
+        self.place_id = config.id
+        self.config = config
+        self._secret = secret
+        self._timeout = timeout
+        self._transport = transport
+
+    def _client(self, secret_override: str | None = None) -> httpx.Client:
+        headers: dict[str, str] = {}
+        auth: tuple[str, str] | None = None
+        secret = secret_override
+        if secret is None and self.config.secret_ref and self._secret is not None:
+            secret = self._secret(self.config.secret_ref)
+        if self.config.auth == "bearer" and secret:
+            headers["Authorization"] = f"Bearer {secret}"
+        elif self.config.auth == "basic" and secret is not None:
+            auth = (self.config.username or "", secret)
+        return httpx.Client(base_url=str(self.config.url).rstrip("/"), headers=headers, auth=auth,
+                            timeout=self._timeout, verify=self.config.verify_tls, trust_env=False,
+                            transport=self._transport)
+
+    def check(self, secret_override: str | None = None) -> tuple[str, int]:
+        """The first health path that answers 2xx; raises the exact failure otherwise."""
+        last: BackendError | None = None
+        with self._client(secret_override) as http:
+            for path in HEALTH_PATHS[self.config.kind]:
+                url = f"{str(self.config.url).rstrip('/')}{path}"
+                try:
+                    response = http.get(path)
+                except httpx.HTTPError as exc:
+                    raise unreachable_from(exc, url) from exc
+                if response.status_code < 300:
+                    return path, response.status_code
+                last = error_from_response(response.status_code, response.text[:200], url)
+                if isinstance(last, Unauthorized) or response.status_code == 403:
+                    raise last
+        raise last or Unreachable(f"{self.config.url}: no health path answered", kind="protocol")
+
+    def probe(self, secret_override: str | None = None) -> ProbeResult:
+        try:
+            path, status = self.check(secret_override)
+        except BackendError as exc:
+            return ProbeResult(False, str(exc), kind=getattr(exc, "kind", exc.__class__.__name__.lower()))
+        return ProbeResult(True, f"{self.config.url}{path} answered HTTP {status}", detail={"path": path})
+
+    def inventory(self) -> InventorySnapshot:
+        self.check()
+        return InventorySnapshot(self.place_id, time.time(), ())
+
+    def close(self) -> None:
+        pass
+
+
+def describe(config: PlaceConfig) -> dict[str, Any]:
+    """What the places tree shows under a place's name."""
+    where = config.state_dir or config.url or config.context or ""
+    return {"kind": config.kind.value, "where": where}
