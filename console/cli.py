@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         from console.app import main as app_main
 
-        return app_main(argv)
+        return int(app_main(argv))
     if args.command == "engine":
         return cmd_engine(args, state_dir)
     if args.command == "audit":

@@ -31,7 +31,8 @@ def _plain(node: yaml.Node, lines: dict[tuple[Any, ...], int], path: tuple[Any, 
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node)) if key_node.tag != "tag:yaml.org,2002:str" else key_node.value
+            is_str = key_node.tag == "tag:yaml.org,2002:str"
+            key = key_node.value if is_str else yaml.safe_load(yaml.serialize(key_node))
             if key in out:
                 raise SpecError([f"line {key_node.start_mark.line + 1}: duplicate key {key!r}"])
             out[key] = _plain(value_node, lines, (*path, key))

@@ -23,7 +23,7 @@ from console.domain.specs import Spec
 from console.domain.split import split_problems
 from console.engine.hoststats import HostStats, gpus_for
 from console.engine.logs import LogHub
-from console.engine.router import RouteTable, Router
+from console.engine.router import Router, RouteTable
 from console.engine.store import Store
 from console.engine.supervisor import Supervisor, resolve_paths
 from console.engine.telemetry import Telemetry
@@ -109,7 +109,7 @@ class Engine:
         return sorted(d.spec.name for d in self.supervisor.deployments.values() if d.spec.endpoint == endpoint)
 
     def _install(self, endpoint: str) -> None:
-        spec, key, _ = self._endpoints[endpoint]
+        _, key, _ = self._endpoints[endpoint]
         latest = self.store.latest_revision(endpoint)
         traffic, mirror, number = (latest.traffic, latest.mirror, latest.number) if latest else ({}, {}, 0)
         self.router.install(RouteTable.build(endpoint, number, key, traffic, mirror, set(self._members(endpoint))))
@@ -217,7 +217,8 @@ class Engine:
                 continue
             members = set(self._members(espec.name)) | {d.name for d in deployments if d.endpoint == espec.name}
             if espec.traffic or espec.mirror:
-                problems += [f"endpoint {espec.name!r}: {p}" for p in split_problems(espec.traffic, espec.mirror, members)]
+                found = split_problems(espec.traffic, espec.mirror, members)
+                problems += [f"endpoint {espec.name!r}: {p}" for p in found]
         return problems
 
     def _ready(self, endpoint: str) -> set[str]:
@@ -233,7 +234,8 @@ class Engine:
         assert latest is not None
         if wanted != latest.number:
             raise EngineError(
-                409, f"endpoint {endpoint!r} is at revision {latest.number}, not {wanted}: it changed since you read it",
+                409,
+                f"endpoint {endpoint!r} is at revision {latest.number}, not {wanted}: it changed since you read it",
                 current=status.model_dump(mode="json"),
             )
         return latest

@@ -41,7 +41,7 @@ class LogHub:
         self._buffers.setdefault(deployment, deque(maxlen=BUFFER_LINES)).append(line)
         handle = self._files.get(deployment)
         if handle is None:
-            handle = self._files[deployment] = open(  # noqa: SIM115 - kept open for appends
+            handle = self._files[deployment] = open(
                 self.folder / f"{deployment}.log", "a", encoding="utf-8", buffering=1
             )
         handle.write(line.render() + "\n")

@@ -28,7 +28,7 @@ from console.engine.core import Engine
 from console.engine.server import build_app
 
 ENGINE_FILE = "engine.json"
-TOKEN_FILE = "token"
+TOKEN_FILE = "token"  # noqa: S105 - a file name, not a secret
 LOCK_FILE = "engine.lock"
 
 
@@ -54,7 +54,7 @@ def lock_state_dir(state_dir: Path) -> IO[str]:
     """Hold an exclusive lock on the state dir for the process's life."""
     import fcntl
 
-    handle = open(state_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held until exit
+    handle = open(state_dir / LOCK_FILE, "a+", encoding="utf-8")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

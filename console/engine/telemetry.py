@@ -26,6 +26,11 @@ class Window:
     sketch: DDSketch = field(default_factory=lambda: DDSketch(relative_accuracy=0.01))
 
 
+def _quantile(window: Window, q: float) -> float | None:
+    value = window.sketch.get_quantile_value(q) if window.requests else None
+    return round(float(value), 3) if value is not None else None
+
+
 class Metrics:
     """The engine's Prometheus metrics in their own registry."""
 
@@ -96,10 +101,7 @@ class Telemetry:
             window = self._windows.pop(key, None) or Window()
             if mirror and window.requests == 0:
                 continue
-            latency = {
-                name: (round(float(window.sketch.get_quantile_value(q)), 3) if window.requests else None)
-                for name, q in QUANTILES.items()
-            }
+            latency = {name: _quantile(window, q) for name, q in QUANTILES.items()}
             sample: dict[str, Any] = {
                 "time": stamp, "endpoint": endpoint, "deployment": deployment, "mirror": mirror,
                 "requests": window.requests, "errors_4xx": window.errors_4xx, "errors_5xx": window.errors_5xx,

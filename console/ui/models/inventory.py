@@ -25,6 +25,7 @@ STALE_ROLE = Qt.ItemDataRole.UserRole + 5
 STATE_COLORS = {"Ready": "#2e9d4f", "Degraded": "#d08a00", "Failed": "#d0342c", "Creating": "#3a7bd5",
                 "Deleting": "#8a8a8a", "unreachable": "#d0342c", "reconnecting": "#d08a00", "stale": "#d08a00"}
 Index = QModelIndex | QPersistentModelIndex
+ROOT = QModelIndex()
 
 
 class Node:
@@ -67,7 +68,7 @@ class InventoryModel(QAbstractItemModel):
         assert isinstance(node, Node)
         return node
 
-    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:
+    def index(self, row: int, column: int, parent: Index = ROOT) -> QModelIndex:
         node = self._node(parent)
         if parent.isValid() and parent.column() != 0:
             return QModelIndex()
@@ -75,7 +76,7 @@ class InventoryModel(QAbstractItemModel):
             return self.createIndex(row, column, node.children[row])
         return QModelIndex()
 
-    def parent(self, index: Index = QModelIndex()) -> QModelIndex:  # type: ignore[override]
+    def parent(self, index: Index = ROOT) -> QModelIndex:  # type: ignore[override]
         if not index.isValid():
             return QModelIndex()
         node = self._node(index).parent
@@ -83,15 +84,15 @@ class InventoryModel(QAbstractItemModel):
             return QModelIndex()
         return self.createIndex(node.row, 0, node)
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
+    def rowCount(self, parent: Index = ROOT) -> int:
         if parent.isValid() and parent.column() != 0:
             return 0
         return len(self._node(parent).children)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
+    def columnCount(self, parent: Index = ROOT) -> int:
         return len(HEADERS)
 
-    def hasChildren(self, parent: Index = QModelIndex()) -> bool:
+    def hasChildren(self, parent: Index = ROOT) -> bool:
         return self.rowCount(parent) > 0
 
     def flags(self, index: Index) -> Qt.ItemFlag:
@@ -164,3 +165,192 @@ class InventoryModel(QAbstractItemModel):
         if col == Col.SCORING_URI and node.values[Col.SCORING_URI]:
             lines.append(f"{node.values[Col.SCORING_URI]} (Ctrl+Shift+C copies it)")
         return "\n".join(lines) or None
+
+    # ------------------------------------------------------------ places
+    def add_place(self, place_id: str, name: str, kind: str, where: str, freshness_s: float) -> None:
+        if place_id in self._root.index_of:
+            return
+        row = len(self._root.children)
+        self.beginInsertRows(QModelIndex(), row, row)
+        node = Node("place", place_id, (name, kind, "", None, "loading…", None, None, where, None, where), self._root)
+        node.row = row
+        self._root.children.append(node)
+        self._root.index_of[place_id] = node
+        self._states[place_id] = PlaceState(freshness_s)
+        self.endInsertRows()
+
+    def remove_place(self, place_id: str) -> None:
+        node = self._root.index_of.pop(place_id, None)
+        if node is None:
+            return
+        self.beginRemoveRows(QModelIndex(), node.row, node.row)
+        del self._root.children[node.row]
+        self._renumber(self._root, node.row)
+        self._states.pop(place_id, None)
+        self.endRemoveRows()
+
+    def place_ids(self) -> list[str]:
+        return [n.key for n in self._root.children]
+
+    def set_place_health(self, place_id: str, word: str) -> None:
+        node = self._root.index_of.get(place_id)
+        state = self._states.get(place_id)
+        if node is None or state is None:
+            return
+        state.health = word
+        self._set_values(node, self._place_values(node, state))
+
+    def _place_values(self, node: Node, state: PlaceState) -> Row:
+        deps = sum(len(e.children) for e in node.children)
+        word = "stale" if state.stale and state.health == "connected" else state.health
+        summary = f"{len(node.children)} endpoints, {deps} deployments" if state.read_at is not None else ""
+        return (node.values[0], node.values[1], "", None, word, None, None, node.values[7], None,
+                f"{node.values[9]}\n{summary}".strip())
+
+    # ------------------------------------------------------------ snapshots → row changes
+    def apply_snapshot(self, snapshot: InventorySnapshot) -> None:
+        place = self._root.index_of.get(snapshot.place_id)
+        state = self._states.get(snapshot.place_id)
+        if place is None or state is None:
+            return
+        endpoints = {ep.name: ep for ep in snapshot.endpoints}
+        self._remove_missing(place, endpoints)
+        added: list[EndpointStatus] = []
+        for ep in snapshot.endpoints:
+            node = place.index_of.get(ep.name)
+            if node is None:
+                added.append(ep)
+                continue
+            node.payload = ep
+            self._set_values(node, endpoint_row(ep))
+            self._apply_deployments(node, ep)
+        if added:
+            first = len(place.children)
+            self.beginInsertRows(self._index(place), first, first + len(added) - 1)
+            for i, ep in enumerate(added):
+                node = self._endpoint_node(ep, place)
+                node.row = first + i
+                place.children.append(node)
+                place.index_of[ep.name] = node
+            self.endInsertRows()
+        state.read_at = snapshot.read_at
+        state.stale = False
+        self._set_values(place, self._place_values(place, state))
+
+    def _endpoint_node(self, ep: EndpointStatus, place: Node) -> Node:
+        node = Node("endpoint", (place.key, ep.name), endpoint_row(ep), place, ep)
+        for i, dep in enumerate(ep.deployments):
+            child = Node("deployment", (place.key, ep.name, dep.name), deployment_row(dep, ep), node, dep)
+            child.row = i
+            node.children.append(child)
+            node.index_of[dep.name] = child
+        return node
+
+    def _apply_deployments(self, node: Node, ep: EndpointStatus) -> None:
+        deps = {d.name: d for d in ep.deployments}
+        self._remove_missing(node, deps)
+        added: list[DeploymentStatus] = []
+        for dep in ep.deployments:
+            child = node.index_of.get(dep.name)
+            if child is None:
+                added.append(dep)
+                continue
+            child.payload = dep
+            self._set_values(child, deployment_row(dep, ep))
+        if added:
+            first = len(node.children)
+            self.beginInsertRows(self._index(node), first, first + len(added) - 1)
+            for i, dep in enumerate(added):
+                child = Node("deployment", (*node.key, dep.name), deployment_row(dep, ep), node, dep)
+                child.row = first + i
+                node.children.append(child)
+                node.index_of[dep.name] = child
+            self.endInsertRows()
+
+    def _remove_missing(self, parent: Node, keep: dict[str, Any]) -> None:
+        gone = [c.row for c in parent.children if c.key[-1] not in keep]
+        if not gone:
+            return
+        parent_index = self._index(parent)
+        # contiguous runs, last first, so earlier row numbers stay valid
+        runs: list[tuple[int, int]] = []
+        for row in gone:
+            if runs and runs[-1][1] == row - 1:
+                runs[-1] = (runs[-1][0], row)
+            else:
+                runs.append((row, row))
+        for first, last in reversed(runs):
+            self.beginRemoveRows(parent_index, first, last)
+            for child in parent.children[first:last + 1]:
+                parent.index_of.pop(child.key[-1], None)
+            del parent.children[first:last + 1]
+            self.endRemoveRows()
+        self._renumber(parent, runs[0][0])
+
+    @staticmethod
+    def _renumber(parent: Node, start: int) -> None:
+        for i in range(start, len(parent.children)):
+            parent.children[i].row = i
+
+    def _set_values(self, node: Node, values: Row) -> None:
+        if values == node.values:
+            return
+        node.values = values
+        self.dataChanged.emit(self.createIndex(node.row, 0, node), self.createIndex(node.row, len(HEADERS) - 1, node))
+
+    def _index(self, node: Node) -> QModelIndex:
+        return QModelIndex() if node is self._root else self.createIndex(node.row, 0, node)
+
+    # ------------------------------------------------------------ staleness and lookups
+    def update_staleness(self, now: float | None = None) -> list[str]:
+        """Mark places whose data is older than their freshness bound; returns those that flipped."""
+        now = time.time() if now is None else now
+        flipped = []
+        for place in self._root.children:
+            state = self._states[place.key]
+            stale = state.read_at is not None and now - state.read_at > state.freshness_s
+            if stale != state.stale:
+                state.stale = stale
+                flipped.append(place.key)
+                self._set_values(place, self._place_values(place, state))
+                self._emit_subtree(place)
+        return flipped
+
+    def is_stale(self, place_id: str) -> bool:
+        state = self._states.get(place_id)
+        return bool(state and state.stale)
+
+    def read_at(self, place_id: str) -> float | None:
+        state = self._states.get(place_id)
+        return state.read_at if state else None
+
+    def _emit_subtree(self, node: Node) -> None:
+        if node.children:
+            last = len(node.children) - 1
+            self.dataChanged.emit(self.createIndex(0, 0, node.children[0]),
+                                  self.createIndex(last, len(HEADERS) - 1, node.children[last]))
+            for child in node.children:
+                if child.children:
+                    self._emit_subtree(child)
+
+    def find(self, place_id: str, endpoint: str | None = None, deployment: str | None = None) -> QModelIndex:
+        node = self._root.index_of.get(place_id)
+        for name in (endpoint, deployment):
+            if node is None or name is None:
+                break
+            node = node.index_of.get(name)
+        return QModelIndex() if node is None else self.createIndex(node.row, 0, node)
+
+    def endpoint(self, place_id: str, name: str) -> EndpointStatus | None:
+        node = self._root.index_of.get(place_id)
+        child = node.index_of.get(name) if node else None
+        return child.payload if child is not None else None
+
+    def walk(self) -> Iterable[tuple[str, Any]]:
+        """(kind, key) of every row, places first then their endpoints and deployments."""
+        for place in self._root.children:
+            yield "place", place.key
+            for ep in place.children:
+                yield "endpoint", ep.key
+                for dep in ep.children:
+                    yield "deployment", dep.key
