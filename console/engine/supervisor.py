@@ -243,6 +243,8 @@ class Supervisor:
             "model_path": spec.model.path, "readiness_path": spec.readiness.path, "parent_pid": os.getpid(),
         }
         env = {**os.environ, **spec.env, "SWITCHBOARD_REPLICA": json.dumps(settings), "PYTHONUNBUFFERED": "1"}
+        if spec.resources.gpus == 0 and "CUDA_VISIBLE_DEVICES" not in spec.env:
+            env["CUDA_VISIBLE_DEVICES"] = ""  # a replica without GPUs in its spec does not get one
         replica.state = "starting"
         replica.stderr_tail.clear()
         proc = await asyncio.create_subprocess_exec(
