@@ -39,6 +39,12 @@ class ModelRef(Frozen):
     version: str = Field(min_length=1, max_length=100)
     path: str | None = Field(default=None, description="model file or scoring script")
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        # `version: 2` in YAML is a number; a version is text.
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
 
 class Resources(Frozen):
     cpus: float = Field(default=1.0, gt=0, le=256)

@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import json
 import os
+import signal
 import sys
 from collections import deque
 from datetime import UTC, datetime
@@ -222,7 +223,7 @@ class Supervisor:
             replica.last_exit_code = code
             replica.state = "crashed"
             reason = replica.stderr_tail[-1] if replica.stderr_tail else "no output"
-            self.logs.write(dep.spec.name, replica.id, f"replica exited with code {code}: {reason}")
+            self.logs.write(dep.spec.name, replica.id, f"replica {exit_text(code)}: {reason}")
             if code == EXIT_LOAD_ERROR:
                 dep.failed_reason = reason
                 return
@@ -326,6 +327,16 @@ class Supervisor:
                     replica.state = "not-ready"
             # Probe quickly until first ready, then at the configured period.
             await asyncio.sleep(readiness.period if replica.state == "ready" else min(readiness.period, 0.1))
+
+
+def exit_text(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown signal"
+        return f"killed by signal {-code} ({name}), exit code {code}"
+    return f"exited with code {code}"
 
 
 def resolve_paths(spec: DeploymentSpec, base_dir: Path | None) -> DeploymentSpec:

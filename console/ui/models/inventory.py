@@ -235,6 +235,7 @@ class InventoryModel(QAbstractItemModel):
             self.endInsertRows()
         state.read_at = snapshot.read_at
         state.stale = False
+        state.health = "connected"
         self._set_values(place, self._place_values(place, state))
 
     def _endpoint_node(self, ep: EndpointStatus, place: Node) -> Node:
