@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The whole test suite: system packages, .venv, ruff, mypy, import-linter, then pytest under
+# a private D-Bus session with an unlocked gnome-keyring and a virtual X server.
+# Extra arguments go to pytest:  ./run-tests.sh tests/unit -x
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+# shellcheck source=packaging/bootstrap.sh
+source packaging/bootstrap.sh
+
+step="bootstrap"
+tmp=""
+finish() {
+    local rc=$?
+    [[ -n "$tmp" ]] && rm -rf "$tmp"
+    local took=$((SECONDS - SB_T0))
+    if ((rc == 0)); then
+        printf '\n==> run-tests: all steps passed in %dm%02ds\n' $((took / 60)) $((took % 60))
+    else
+        printf '\n==> run-tests: FAILED at "%s" (exit %d) after %dm%02ds\n' "$step" "$rc" $((took / 60)) $((took % 60))
+    fi
+}
+trap finish EXIT
+
+step="system packages"; sb_section "System packages (Qt xcb libraries, Xvfb, D-Bus, gnome-keyring)"
+sb_ensure_system_packages test
+
+step="python environment"; sb_section "Python environment (.venv from packaging/requirements-test.txt)"
+sb_ensure_venv packaging/requirements-test.txt
+sb_ensure_qt_libs
+export VIRTUAL_ENV="$PWD/.venv"
+export PATH="$VIRTUAL_ENV/bin:$PATH"
+
+step="ruff"; sb_section "ruff check console tests"
+ruff check console tests
+
+step="mypy"; sb_section "mypy console"
+mypy console
+
+step="lint-imports"; sb_section "lint-imports"
+lint-imports --no-cache --no-logo
+
+step="pytest"; sb_section "pytest $* (dbus-run-session + gnome-keyring + xvfb-run)"
+tmp=$(mktemp -d -t switchboard-tests.XXXXXX)
+mkdir -m 700 "$tmp/data" "$tmp/config" "$tmp/runtime"
+export XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" XDG_RUNTIME_DIR="$tmp/runtime"
+# Tests choose their platform: offscreen for widgets, xcb on this Xvfb display for screenshots.
+unset QT_QPA_PLATFORM
+dbus-run-session -- sh -c '
+    printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null &&
+    exec xvfb-run -a -s "-screen 0 1600x1000x24" python -m pytest "$@"
+' sh "$@"
