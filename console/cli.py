@@ -25,6 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config-dir", type=Path, default=None, help="the console's config dir (places, settings)")
     parser.add_argument("--no-demo", action="store_true", help="do not apply the demo or start its traffic")
+    parser.add_argument(
+        "--screenshot", type=Path, default=None, metavar="PNG",
+        help="open the console, save a screenshot of the main window to PNG once it is populated, and quit",
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS, help="the local engine's state dir")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -99,7 +99,7 @@ class RunningEngine:
 
 def start_engine(state_dir: Path, *extra: str, timeout: float = 30.0) -> RunningEngine:
     state_dir.mkdir(parents=True, exist_ok=True)
-    log = open(state_dir.parent / f"{state_dir.name}-engine.log", "ab")  # noqa: SIM115 - child's output
+    log = open(state_dir.parent / f"{state_dir.name}-engine.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "console", "engine", "--state-dir", str(state_dir), *extra],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -29,11 +29,11 @@ _DETACH = (
 
 
 def default_state_dir() -> Path:
-    return Path(platformdirs.user_data_dir(APP_NAME)) / "engine"
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "engine"
 
 
 def default_config_dir() -> Path:
-    return Path(platformdirs.user_config_dir(APP_NAME))
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
 
 
 def demo_spec_path() -> Path:

@@ -188,8 +188,9 @@ class Engine:
                     deployment=dspec.name, before=old[0].model_dump() if old else None, after=dspec.model_dump(),
                 )
         self._endpoints = self.store.endpoints()
+        stored = self.store.deployments()
         for dspec in deployments:
-            self.supervisor.ensure(dspec)
+            self.supervisor.ensure(dspec, stored[dspec.name][1])  # the stored creation time, as after a restart
         for name in {s.name for s in endpoints} | {d.endpoint for d in deployments}:
             self._install(name)
         return changed

@@ -92,8 +92,11 @@ async def _exit_with_parent(parent: int, stop: asyncio.Event) -> None:
     while parent and os.getppid() == parent:
         await asyncio.sleep(0.5)
     if parent:
-        print("engine went away; replica stopping", file=sys.stderr, flush=True)
-        stop.set()
+        stop.set()  # first: the engine held our stdout/stderr pipes, so writing may raise BrokenPipeError
+        try:
+            print("engine went away; replica stopping", file=sys.stderr, flush=True)
+        except OSError:
+            pass
 
 
 def main() -> None:

@@ -150,7 +150,7 @@ def build_app(engine: Engine, token: str, info: dict[str, Any]) -> FastAPI:
         return await engine.apply(specs, actor, base)
 
     @app.get("/v1/audit")
-    async def audit(since: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+    async def audit(since: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0) -> list[dict[str, Any]]:
         return engine.store.audit_rows(since)
 
     @app.get("/v1/audit/verify")

@@ -205,7 +205,7 @@ class InventoryModel(QAbstractItemModel):
         word = "stale" if state.stale and state.health == "connected" else state.health
         summary = f"{len(node.children)} endpoints, {deps} deployments" if state.read_at is not None else ""
         return (node.values[0], node.values[1], "", None, word, None, None, node.values[7], None,
-                f"{node.values[9]}\n{summary}".strip())
+                f"{node.values[7]}\n{summary}".strip())
 
     # ------------------------------------------------------------ snapshots → row changes
     def apply_snapshot(self, snapshot: InventorySnapshot) -> None:
@@ -294,10 +294,20 @@ class InventoryModel(QAbstractItemModel):
             parent.children[i].row = i
 
     def _set_values(self, node: Node, values: Row) -> None:
-        if values == node.values:
+        """Store the row and announce only the columns that changed, so a sorted proxy
+        re-sorts a row only when its sort column changed."""
+        old = node.values
+        if values == old:
             return
         node.values = values
-        self.dataChanged.emit(self.createIndex(node.row, 0, node), self.createIndex(node.row, len(HEADERS) - 1, node))
+        last_col = len(HEADERS) - 1
+        if len(old) != len(values):
+            first, last = 0, last_col
+        else:
+            changed = [min(i, last_col) if i <= last_col else 0 for i, (a, b) in enumerate(zip(old, values,
+                                                                                          strict=True)) if a != b]
+            first, last = min(changed), max(changed)
+        self.dataChanged.emit(self.createIndex(node.row, first, node), self.createIndex(node.row, last, node))
 
     def _index(self, node: Node) -> QModelIndex:
         return QModelIndex() if node is self._root else self.createIndex(node.row, 0, node)

@@ -1,0 +1,232 @@
+"""Console: the places the person works with, their backends, monitors and item models.
+
+Lives on the GUI thread. All I/O goes through the TaskRunner; results arrive as
+callbacks on the GUI thread and become model updates or signals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from console.backends import launcher
+from console.backends.base import Backend, PlaceKind, SupportsHistory
+from console.backends.credentials import CredentialStore
+from console.backends.engine import EngineBackend
+from console.backends.places import KubernetesContextBackend, PlaceConfig, PlacesStore, UrlBackend, kube_contexts
+from console.ui.errors import ErrorSink
+from console.ui.models.inventory import InventoryModel
+from console.ui.models.places import PlacesTreeModel
+from console.ui.monitor import Health, PlaceMonitor
+from console.ui.tasks import TaskRunner
+
+BackendFactory = Callable[[PlaceConfig], Backend]
+
+
+def engine_place_id(state_dir: Path) -> str:
+    return "engine-" + hashlib.sha256(str(Path(state_dir).resolve()).encode()).hexdigest()[:10]
+
+
+class Console(QObject):
+    sig_engine_ready = Signal(str)  # place id of a local engine that was found or started
+    sig_history_loaded = Signal(str, str, object, object)  # place id, endpoint, revisions, audit events
+    sig_places_changed = Signal()
+
+    def __init__(self, runner: TaskRunner, sink: ErrorSink, credentials: CredentialStore, store: PlacesStore,
+                 backend_factory: BackendFactory | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.sink = sink
+        self.credentials = credentials
+        self.store = store
+        self.places_model = PlacesTreeModel(self)
+        self.inventory_model = InventoryModel(self)
+        self.monitors: dict[str, PlaceMonitor] = {}
+        self._factory = backend_factory or self.make_backend
+        self._demo: launcher.DemoTraffic | None = None
+        self._staleness = QTimer(self)
+        self._staleness.setInterval(1000)
+        self._staleness.timeout.connect(self._on_staleness_timeout)
+        self._staleness.start()
+        runner.sig_task_failed.connect(sink._on_task_failed)
+
+    # ------------------------------------------------------------ backends
+    def make_backend(self, config: PlaceConfig) -> Backend:
+        if config.kind == PlaceKind.ENGINE:
+            return EngineBackend(config.id, Path(config.state_dir or launcher.default_state_dir()))
+        if config.kind == PlaceKind.KUBERNETES:
+            return KubernetesContextBackend(config)
+        return UrlBackend(config, secret=self.credentials.get)
+
+    def backend(self, place_id: str) -> Backend | None:
+        monitor = self.monitors.get(place_id)
+        return monitor.backend if monitor else None
+
+    def place(self, place_id: str) -> PlaceConfig | None:
+        return next((p for p in self.places_model.places() if p.id == place_id), None)
+
+    # ------------------------------------------------------------ places
+    def load(self, engine_dir: Path | None) -> str | None:
+        """Configured places, kubeconfig contexts, and the local engine place (returned)."""
+        try:
+            configured = self.store.load()
+        except Exception as exc:
+            self.sink.report_exception(exc, "places")
+            configured = []
+        auto_engine: str | None = None
+        engines = [p for p in configured if p.kind == PlaceKind.ENGINE]
+        if engine_dir is not None or not engines:
+            state_dir = Path(engine_dir or launcher.default_state_dir())
+            pid = engine_place_id(state_dir)
+            if not any(p.id == pid for p in configured):
+                configured.insert(0, PlaceConfig(id=pid, kind=PlaceKind.ENGINE, name="Local engine",
+                                                 state_dir=str(state_dir), auto=True))
+            auto_engine = pid
+        for name, path in kube_contexts():
+            configured.append(PlaceConfig(id=f"kube-{name}", kind=PlaceKind.KUBERNETES, name=name, context=name,
+                                          kubeconfig=path, auto=True))
+        for config in configured:
+            self.add_place(config, persist=False, start=config.id != auto_engine)
+        return auto_engine
+
+    def add_place(self, config: PlaceConfig, persist: bool = True, start: bool = True) -> None:
+        self.places_model.upsert(config)
+        if config.kind == PlaceKind.KUBERNETES:
+            self.places_model.set_health(config.id, Health(
+                "on-demand", error="connecting to Kubernetes contexts is not yet supported"))
+        else:
+            backend = self._factory(config)
+            where = config.state_dir or config.url or ""
+            self.inventory_model.add_place(config.id, config.name, config.kind.value, where, backend.freshness_s)
+            monitor = PlaceMonitor(backend, self.runner, parent=self)
+            monitor.sig_snapshot_received.connect(self._on_monitor_snapshot_received)
+            monitor.sig_health_changed.connect(self._on_monitor_health_changed)
+            self.monitors[config.id] = monitor
+            if start:
+                monitor.start()
+        if persist:
+            self.save()
+        self.sig_places_changed.emit()
+
+    def update_place(self, config: PlaceConfig) -> None:
+        self._drop(config.id)
+        self.add_place(config)
+
+    def remove_place(self, place_id: str) -> None:
+        config = self.place(place_id)
+        self._drop(place_id)
+        self.places_model.remove(place_id)
+        if config is not None and config.secret_ref:
+            try:
+                self.credentials.delete(config.secret_ref)
+            except Exception as exc:
+                self.sink.report_exception(exc, "credentials")
+        self.save()
+        self.sig_places_changed.emit()
+
+    def _drop(self, place_id: str) -> None:
+        monitor = self.monitors.pop(place_id, None)
+        if monitor is not None:
+            monitor.stop()
+            monitor.backend.close()
+            monitor.deleteLater()
+        self.inventory_model.remove_place(place_id)
+
+    def save(self) -> None:
+        try:
+            self.store.save([p for p in self.places_model.places() if not p.auto])
+        except Exception as exc:
+            self.sink.report_exception(exc, "places")
+
+    def refresh(self, place_id: str | None = None) -> None:
+        for pid, monitor in self.monitors.items():
+            if place_id is None or pid == place_id:
+                monitor.refresh_now()
+
+    # ------------------------------------------------------------ monitor callbacks
+    def _on_monitor_snapshot_received(self, snapshot: Any) -> None:
+        self.inventory_model.apply_snapshot(snapshot)
+
+    def _on_monitor_health_changed(self, place_id: str, health: Health) -> None:
+        self.places_model.set_health(place_id, health)
+        self.inventory_model.set_place_health(place_id, health.state)
+        if health.state == "unreachable" and health.failures == 3:
+            self.sink.report(f"{self._name(place_id)} is unreachable: {health.error}", "warning", "places")
+
+    def _on_staleness_timeout(self) -> None:
+        self.inventory_model.update_staleness()
+        self.places_model.refresh_countdowns()
+
+    def _name(self, place_id: str) -> str:
+        config = self.place(place_id)
+        return config.name if config else place_id
+
+    # ------------------------------------------------------------ the local engine
+    def launch_local(self, place_id: str, demo: bool, demo_spec: Path | None = None) -> None:
+        """Find or start the engine of `place_id` (off the GUI thread), apply the demo if empty."""
+        config = self.place(place_id)
+        monitor = self.monitors.get(place_id)
+        if config is None or monitor is None or not config.state_dir:
+            return
+        state_dir = Path(config.state_dir)
+        monitor.set_health(Health("starting", error="finding or starting the local engine"))
+
+        def work() -> tuple[bool, bool]:
+            engine, started = launcher.ensure_engine(state_dir)
+            applied = launcher.ensure_demo(engine, demo_spec) if demo else False
+            return started, applied
+
+        def done(result: tuple[bool, bool]) -> None:
+            started, applied = result
+            if started:
+                self.sink.report(f"started the local engine in {state_dir}", "info", "engine")
+            if applied:
+                self.sink.report("applied the demo endpoint 'fraud'", "info", "engine")
+            if demo:
+                self._demo = launcher.DemoTraffic(state_dir)
+                try:
+                    self._demo.start()
+                except OSError as exc:
+                    self.sink.report_exception(exc, "demo traffic")
+            monitor.start()
+            self.sig_engine_ready.emit(place_id)
+
+        def failed(error: BaseException) -> None:
+            self.sink.report(f"the local engine could not be started: {error}", "error", "engine")
+            monitor.start()
+
+        self.runner.submit(work, on_done=done, on_error=failed, name="start the local engine")
+
+    # ------------------------------------------------------------ endpoint history
+    def load_history(self, place_id: str, endpoint: str) -> None:
+        backend = self.backend(place_id)
+        if not isinstance(backend, SupportsHistory):
+            self.sig_history_loaded.emit(place_id, endpoint, [], [])
+            return
+
+        def work() -> tuple[Any, Any]:
+            events = [e for e in backend.audit(0) if e.endpoint == endpoint]
+            return backend.revisions(endpoint), events
+
+        def done(result: tuple[Any, Any]) -> None:
+            self.sig_history_loaded.emit(place_id, endpoint, result[0], result[1])
+
+        def failed(error: BaseException) -> None:
+            self.sink.report(f"history of {endpoint}: {error}", "warning", "history")
+
+        self.runner.submit(work, on_done=done, on_error=failed, name=f"history of {endpoint}")
+
+    # ------------------------------------------------------------ quit
+    def shutdown(self, timeout_s: float = 1.5) -> bool:
+        self._staleness.stop()
+        for monitor in self.monitors.values():
+            monitor.stop()
+        for monitor in self.monitors.values():
+            monitor.backend.close()
+        if self._demo is not None:
+            self._demo.stop(timeout=0.5)
+        return self.runner.shutdown(timeout_s)

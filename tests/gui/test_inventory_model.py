@@ -1,0 +1,111 @@
+"""InventoryModel: Qt's model contract, and refreshes as row changes, never resets."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtCore import QItemSelectionModel, QSortFilterProxyModel
+
+from console.backends.base import InventorySnapshot
+from console.domain.models import DeploymentState
+from console.ui.models.inventory import KIND_ROLE, STALE_ROLE, InventoryModel
+from console.ui.models.rows import Col
+from tests.gui.factories import big_snapshot, demo_snapshot, deployment, endpoint
+
+pytestmark = pytest.mark.gui
+
+
+def _model() -> InventoryModel:
+    model = InventoryModel()
+    model.add_place("local", "Local engine", "engine", "/tmp/state", freshness_s=10)
+    return model
+
+
+def test_model_contract_through_load_and_diffs(qtmodeltester):
+    model = _model()
+    model.apply_snapshot(demo_snapshot())
+    qtmodeltester.check(model, force_py=True)  # checks now, then watches every change below
+    model.apply_snapshot(big_snapshot("local", 5, 3, changed=frozenset({1, 4})))
+    model.apply_snapshot(big_snapshot("local", 3, 4, changed=frozenset({2})))
+    model.set_place_health("local", "reconnecting")
+    model.update_staleness(now=time.time() + 60)
+    model.add_place("k8s", "prod", "kubernetes", "ctx", freshness_s=30)
+    model.remove_place("local")
+    model.apply_snapshot(demo_snapshot("k8s"))
+
+
+def test_demo_rows_show_model_runtime_replicas_state_split_and_uri():
+    model = _model()
+    model.apply_snapshot(demo_snapshot())
+    ep = model.find("local", "fraud")
+    assert ep.isValid() and ep.data(KIND_ROLE) == "endpoint"
+    assert model.index(ep.row(), Col.SCORING_URI, ep.parent()).data().endswith("/endpoints/fraud/score")
+    v1 = model.find("local", "fraud", "fraud-v1")
+    row = [model.index(v1.row(), c, v1.parent()).data() for c in Col]
+    assert row[:7] == ["fraud-v1", "fraud:1", "onnx", "2/2", "Ready", "90", "0"]
+    v3 = model.find("local", "fraud", "fraud-v3")
+    assert model.index(v3.row(), Col.MIRROR, v3.parent()).data() == "5"
+    assert model.index(v3.row(), Col.AGE, v3.parent()).data()  # an age is shown
+
+
+def test_refresh_with_changes_emits_row_changes_not_reset_and_keeps_selection(qtbot):
+    model = _model()
+    model.apply_snapshot(big_snapshot("local", 20, 5))
+    proxy = QSortFilterProxyModel()
+    proxy.setSourceModel(model)
+    selection = QItemSelectionModel(proxy)
+    target = model.find("local", "ep-0007", "ep-0007-d3")
+    flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+    selection.select(proxy.mapFromSource(target), flags)
+    resets, changes, inserts, removes = [], [], [], []
+    model.modelReset.connect(lambda: resets.append(1))
+    model.dataChanged.connect(lambda a, b, r=None: changes.append(a))
+    model.rowsInserted.connect(lambda p, a, b: inserts.append((a, b)))
+    model.rowsRemoved.connect(lambda p, a, b: removes.append((a, b)))
+
+    model.apply_snapshot(big_snapshot("local", 20, 5, changed=frozenset({3, 50, 99})))
+    assert not resets and not inserts and not removes
+    changed = {i.siblingAtColumn(0).data() for i in changes}
+    assert all(i.column() > 0 for i in changes)  # only changed columns: the sort by name is not disturbed
+    assert {"ep-0000-d3", "ep-0010-d0", "ep-0019-d4"} <= changed
+    assert len(changes) < 10  # three deployments, their endpoints, the place row
+    assert [proxy.mapToSource(i).data() for i in selection.selectedRows()] == ["ep-0007-d3"]
+
+
+def test_removed_and_added_rows_are_removes_and_inserts():
+    model = _model()
+    model.apply_snapshot(big_snapshot("local", 4, 2))
+    removes, inserts = [], []
+    model.rowsRemoved.connect(lambda p, a, b: removes.append((p.data(), a, b)))
+    model.rowsInserted.connect(lambda p, a, b: inserts.append((p.data(), a, b)))
+    base = big_snapshot("local", 4, 2)
+    eps = list(base.endpoints)
+    extra = deployment("ep-0002-new", "ep-0002")
+    eps[2] = endpoint("ep-0002", traffic={"ep-0002-d0": 100}, deployments=[*eps[2].deployments, extra])
+    del eps[1]
+    model.apply_snapshot(InventorySnapshot("local", time.time(), tuple(eps)))
+    assert removes == [("Local engine", 1, 1)]
+    assert inserts == [("ep-0002", 2, 2)]
+    assert model.find("local", "ep-0002", "ep-0002-new").isValid()
+    assert not model.find("local", "ep-0001").isValid()
+    assert model.find("local", "ep-0003").row() == 2
+
+
+def test_state_change_is_visible_and_stale_marker_follows_freshness():
+    model = _model()
+    model.apply_snapshot(demo_snapshot(read_at=1000.0))
+    snap = demo_snapshot(read_at=1001.0)
+    ep = snap.endpoints[0]
+    deps = [deployment("fraud-v1", state=DeploymentState.DEGRADED, ready=1), *ep.deployments[1:]]
+    model.apply_snapshot(InventorySnapshot("local", 1001.0, (endpoint("fraud", deployments=deps),)))
+    v1 = model.find("local", "fraud", "fraud-v1")
+    assert model.index(v1.row(), Col.STATE, v1.parent()).data() == "Degraded"
+    assert model.update_staleness(now=1005.0) == []
+    assert model.update_staleness(now=1020.0) == ["local"]
+    assert v1.data(STALE_ROLE) is True
+    assert "stale" in model.index(v1.row(), Col.NAME, v1.parent()).data(3)  # tooltip
+    place = model.find("local")
+    assert model.index(place.row(), Col.STATE).data() == "stale"
+    model.apply_snapshot(demo_snapshot(read_at=1021.0))
+    assert v1.data(STALE_ROLE) is False

@@ -1,0 +1,226 @@
+"""MainWindow on fake places: appears before any answer, fills in, selection, shortcuts,
+status bar, stale marker, settings that persist, accessible names."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QAbstractButton, QApplication, QWidget
+
+from console.backends.base import PlaceKind
+from console.backends.credentials import CredentialStore
+from console.backends.places import PlaceConfig, PlacesStore
+from console.ui.controller import Console, engine_place_id
+from console.ui.errors import ErrorSink
+from console.ui.main_window import MainWindow
+from console.ui.models.rows import Col
+from console.ui.tasks import TaskRunner
+from tests.gui.factories import big_snapshot
+from tests.gui.fakes import FakeFactory, MemoryKeyring, refused
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, qtbot):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    factory = FakeFactory()
+    state_dir = tmp_path / "state"
+    place_id = engine_place_id(state_dir)
+
+    runners: list[TaskRunner] = []
+
+    def make(settings_name="console.ini"):
+        runner = TaskRunner(max_threads=4)
+        runners.append(runner)
+        sink = ErrorSink()
+        console = Console(runner, sink, CredentialStore(backend=MemoryKeyring()), PlacesStore(tmp_path / "config"),
+                          backend_factory=factory)
+        window = MainWindow(console, QSettings(str(tmp_path / settings_name), QSettings.Format.IniFormat))
+        qtbot.addWidget(window)
+        return console, window
+
+    yield {"make": make, "factory": factory, "state_dir": state_dir, "place_id": place_id, "tmp": tmp_path}
+    for backend in factory.backends.values():
+        if backend.gate is not None:
+            backend.gate.set()
+    for runner in runners:
+        assert runner.shutdown(timeout_s=5.0), "a worker was still busy after the test"
+
+
+def _start(env, qtbot, gate=None):
+    console, window = env["make"]()
+    if gate is not None:
+        env["factory"].backends[env["place_id"]] = backend = env["factory"](PlaceConfig(
+            id=env["place_id"], kind=PlaceKind.ENGINE, name="x", state_dir=str(env["state_dir"])))
+        backend.gate = gate
+    window.show()
+    console.load(env["state_dir"])
+    window._on_console_places_changed()
+    console.monitors[env["place_id"]].start()
+    return console, window
+
+
+def test_window_appears_before_any_answer_then_fills_in(env, qtbot):
+    gate = threading.Event()
+    console, window = _start(env, qtbot, gate)
+    qtbot.waitExposed(window)
+    assert window.isVisible()
+    assert console.places_model.health(env["place_id"]).state == "loading"
+    assert "loading" in console.inventory_model.find(env["place_id"]).siblingAtColumn(Col.STATE).data()
+    gate.set()
+    qtbot.waitUntil(lambda: console.inventory_model.find(env["place_id"], "fraud").isValid(), timeout=5000)
+    assert console.places_model.health(env["place_id"]).state == "connected"
+    console.shutdown()
+
+
+def test_select_fraud_shows_deployments_history_and_status(env, qtbot):
+    console, window = _start(env, qtbot)
+    window.select_when_available(env["place_id"], "fraud")
+    qtbot.waitUntil(lambda: window.endpoint_view.endpoint is not None, timeout=5000)
+    assert window.endpoint_view.title.text() == "fraud"
+    assert [d.name for d in window.endpoint_view.deployments_model.items()] == ["fraud-v1", "fraud-v2", "fraud-v3"]
+    qtbot.waitUntil(lambda: window.endpoint_view.revisions_model.rowCount() == 3, timeout=5000)
+    assert window.endpoint_view.audit_model.rowCount() == 3
+    assert window.health_label.text() == "Local engine: connected"
+    assert window.refresh_label.text().startswith("last refresh ")
+    assert window.findChild(QWidget, "plotsPlaceholder").isVisible()
+    assert window.findChild(QWidget, "trafficControlsPlaceholder").isVisible()
+    console.shutdown()
+
+
+def test_shortcuts_f5_ctrl_f_ctrl_k_and_copy(env, qtbot):
+    console, window = _start(env, qtbot)
+    window.select_when_available(env["place_id"], "fraud")
+    qtbot.waitUntil(lambda: window.endpoint_view.endpoint is not None, timeout=5000)
+    backend = env["factory"].backends[env["place_id"]]
+    reads = backend.reads
+    qtbot.waitUntil(lambda: not console.monitors[env["place_id"]].in_flight(), timeout=5000)
+    window.activateWindow()
+    window.window_actions["refresh"].trigger()
+    qtbot.waitUntil(lambda: backend.reads > reads, timeout=5000)
+    assert window.window_actions["refresh"].shortcut().toString() == "F5"
+    assert window.window_actions["filter"].shortcut().toString() == "Ctrl+F"
+    assert window.window_actions["palette"].shortcut().toString() == "Ctrl+K"
+    window.window_actions["filter"].trigger()
+    assert window.inventory.filter_edit.hasFocus() or QApplication.focusWidget() is window.inventory.filter_edit
+    window.window_actions["copy_uri"].trigger()
+    assert QGuiApplication.clipboard().text().endswith("/endpoints/fraud/score")
+    window.window_actions["palette"].trigger()
+    assert window.command_palette.isVisible()
+    qtbot.keyClicks(window.command_palette.edit, "deployment fraud-v3")
+    qtbot.keyClick(window.command_palette.edit, Qt.Key.Key_Return)
+    assert window.inventory.current() == ("deployment", (env["place_id"], "fraud", "fraud-v3"))
+    console.shutdown()
+
+
+def test_filter_across_places_keeps_matches_and_their_parents(env, qtbot):
+    console, window = _start(env, qtbot)
+    extra = PlaceConfig(id="other", kind=PlaceKind.SERVING, name="Other", url="http://other:1")
+    env["factory"].backends["other"] = env["factory"](extra)
+    env["factory"].backends["other"].snapshot = big_snapshot("other", 3, 2)
+    console.add_place(extra)
+    window._on_console_places_changed()
+    qtbot.waitUntil(lambda: console.inventory_model.find("other", "ep-0002").isValid(), timeout=5000)
+    qtbot.waitUntil(lambda: console.inventory_model.find(env["place_id"], "fraud").isValid(), timeout=5000)
+    qtbot.keyClicks(window.inventory.filter_edit, "ep-0001-d1")
+    qtbot.waitUntil(lambda: window.inventory.proxy.rowCount() == 1, timeout=2000)
+    proxy = window.inventory.proxy
+    place = proxy.index(0, 0)
+    assert place.data() == "Other"
+    assert proxy.rowCount(place) == 1 and proxy.index(0, 0, place).data() == "ep-0001"
+    window.inventory.filter_edit.clear()
+    qtbot.waitUntil(lambda: proxy.rowCount() == 2, timeout=2000)
+    console.shutdown()
+
+
+def test_stale_marker_and_unreachable_health(env, qtbot):
+    console, window = _start(env, qtbot)
+    pid = env["place_id"]
+    qtbot.waitUntil(lambda: console.inventory_model.find(pid, "fraud").isValid(), timeout=5000)
+    window.inventory.select(pid, "fraud")
+    backend = env["factory"].backends[pid]
+    backend.fail = refused()
+    monitor = console.monitors[pid]
+    monitor.backoff_s = monitor.backoff_cap_s = 0.05
+    monitor.refresh_now()
+    qtbot.waitUntil(lambda: console.places_model.health(pid).state == "unreachable", timeout=5000)
+    assert "connection refused" in console.places_model.health(pid).error
+    console.inventory_model.update_staleness(now=time.time() + 60)
+    assert console.inventory_model.is_stale(pid)
+    ep = console.inventory_model.find(pid, "fraud")
+    assert "stale" in ep.data(Qt.ItemDataRole.ToolTipRole)
+    window._update_status()
+    assert "unreachable" in window.health_label.text() and "(stale)" in window.refresh_label.text()
+    console.shutdown()
+
+
+def test_refresh_keeps_selection_and_scroll(env, qtbot):
+    console, window = _start(env, qtbot)
+    pid = env["place_id"]
+    backend = env["factory"].backends[pid]
+    backend.snapshot = big_snapshot(pid, 200, 5)
+    console.refresh()
+    qtbot.waitUntil(lambda: console.inventory_model.find(pid, "ep-0150", "ep-0150-d2").isValid(), timeout=5000)
+    window.inventory.select(pid, "ep-0150", "ep-0150-d2")
+    scroll = window.inventory.tree.verticalScrollBar().value()
+    resets = []
+    console.inventory_model.modelReset.connect(lambda: resets.append(1))
+    backend.snapshot = replace(big_snapshot(pid, 200, 5, changed=frozenset(range(0, 1000, 100))))
+    reads = backend.reads
+    console.refresh()
+    qtbot.waitUntil(lambda: backend.reads > reads, timeout=5000)
+    qtbot.waitUntil(lambda: not console.monitors[pid].in_flight(), timeout=5000)
+    assert not resets
+    assert window.inventory.current() == ("deployment", (pid, "ep-0150", "ep-0150-d2"))
+    assert window.inventory.tree.verticalScrollBar().value() == scroll
+    console.shutdown()
+
+
+def test_settings_persist_geometry_header_and_selection(env, qtbot):
+    console, window = _start(env, qtbot)
+    window.select_when_available(env["place_id"], "fraud", "fraud-v2")
+    qtbot.waitUntil(lambda: window.inventory.current()[0] == "deployment", timeout=5000)
+    window.resize(790, 560)
+    window.inventory.tree.setColumnWidth(Col.MODEL, 222)
+    window.close()
+    console.shutdown()
+    console2, window2 = env["make"]()
+    assert window2.has_saved_selection()
+    window2.show()
+    assert window2.inventory.tree.columnWidth(Col.MODEL) == 222
+    assert window2.size().height() == 560  # offscreen screens clamp widths to their minimum
+    console2.load(env["state_dir"])
+    window2._on_console_places_changed()
+    console2.monitors[env["place_id"]].start()
+    qtbot.waitUntil(lambda: window2.inventory.current()[0] == "deployment", timeout=5000)
+    assert window2.inventory.current()[1][2] == "fraud-v2"
+    console2.shutdown()
+
+
+def test_every_action_has_shortcut_and_tip_and_widgets_have_accessible_names(env, qtbot):
+    console, window = _start(env, qtbot)
+    for name, action in window.window_actions.items():
+        assert not action.shortcut().isEmpty(), name
+        assert action.toolTip(), name
+    for cls in (QAbstractButton,):
+        for widget in window.findChildren(cls):
+            if widget.isVisible():
+                assert widget.accessibleName() or widget.text(), widget.objectName()
+    for name in ("placesTree", "inventoryTree", "inventoryFilter", "endpointDeployments", "revisionHistory",
+                 "auditEvents", "statusPlaceHealth", "statusLastRefresh"):
+        assert window.findChild(QWidget, name).accessibleName(), name
+    console.shutdown()
+
+
+def test_errors_reach_the_status_bar_through_the_sink(env, qtbot):
+    console, window = _start(env, qtbot)
+    console.runner.submit(lambda: 1 / 0, name="boom")
+    qtbot.waitUntil(lambda: "division by zero" in window.message_label.text(), timeout=5000)
+    assert window.messages.count() >= 1
+    console.shutdown()

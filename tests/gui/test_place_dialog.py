@@ -1,0 +1,117 @@
+"""PlaceDialog: add/edit, Test connection's exact outcome, secrets only in the keyring."""
+
+from __future__ import annotations
+
+import pytest
+
+from console.backends.base import PlaceKind
+from console.backends.credentials import CredentialStore
+from console.backends.places import PlaceConfig
+from console.ui.dialogs.place import PlaceDialog
+from tests.gui.fakes import MemoryKeyring
+from tests.gui.httpfixtures import free_port, http_server
+
+pytestmark = pytest.mark.gui
+
+
+class FailKeyring:
+    """Looks like keyring.backends.fail.Keyring: no usable keyring."""
+
+    priority = 0
+
+    def set_password(self, *args):
+        raise AssertionError("nothing may be written without a keyring")
+
+    get_password = delete_password = set_password
+
+
+def _dialog(qtbot, runner, credentials, config=None):
+    dialog = PlaceDialog(runner, credentials, config)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def _fill_serving(qtbot, dialog, url, token="s3cret-token"):
+    dialog.kind.setCurrentIndex(dialog.kind.findData(PlaceKind.SERVING))
+    qtbot.keyClicks(dialog.name, "gpu box")
+    dialog.url.setText(url)
+    dialog.auth.setCurrentIndex(dialog.auth.findData("bearer"))
+    dialog.secret.setText(token)
+
+
+def test_token_goes_to_the_keyring_and_config_holds_a_reference(qtbot, runner):
+    keyring = MemoryKeyring()
+    dialog = _dialog(qtbot, runner, CredentialStore(backend=keyring))
+    _fill_serving(qtbot, dialog, "http://gpu1:8000")
+    assert not dialog.keyring_message.isVisible()
+    dialog.buttons.accepted.emit()
+    config = dialog.result_config()
+    assert config is not None and config.kind == PlaceKind.SERVING and config.auth == "bearer"
+    assert config.secret_ref == f"place-{config.id}"
+    assert keyring.items == {("switchboard", config.secret_ref): "s3cret-token"}
+    assert "s3cret-token" not in config.model_dump_json()
+    assert dialog.secret.text() == ""
+
+
+def test_without_keyring_the_dialog_says_so_offers_memory_and_writes_nothing(qtbot, runner, tmp_path):
+    credentials = CredentialStore(backend=FailKeyring())
+    dialog = _dialog(qtbot, runner, credentials)
+    _fill_serving(qtbot, dialog, "http://gpu1:8000")
+    assert dialog.keyring_message.isVisible()
+    assert "No usable OS keyring" in dialog.keyring_message.text()
+    dialog.buttons.accepted.emit()
+    assert dialog.result_config() is None and dialog.isVisible()
+    assert dialog.memory_button.isVisible()
+    assert "never written to disk in plaintext" in dialog.keyring_message.text()
+    dialog.memory_button.click()
+    config = dialog.result_config()
+    assert config is not None and credentials.in_memory(config.secret_ref)
+    assert credentials.get(config.secret_ref) == "s3cret-token"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_edit_keeps_the_secret_reference_when_no_new_secret_is_typed(qtbot, runner):
+    keyring = MemoryKeyring()
+    original = PlaceConfig(id="abc", kind=PlaceKind.PROMETHEUS, name="prom", url="http://prom:9090", auth="bearer",
+                           secret_ref="place-abc")
+    dialog = _dialog(qtbot, runner, CredentialStore(backend=keyring), original)
+    assert dialog.url.text() == "http://prom:9090" and "keyring" in dialog.secret.placeholderText()
+    dialog.name.setText("prom 2")
+    dialog.buttons.accepted.emit()
+    assert dialog.result_config() == original.model_copy(update={"name": "prom 2"})
+    assert keyring.items == {}
+
+
+def test_invalid_form_is_refused_with_the_reason(qtbot, runner):
+    dialog = _dialog(qtbot, runner, CredentialStore(backend=MemoryKeyring()))
+    dialog.kind.setCurrentIndex(dialog.kind.findData(PlaceKind.SERVING))
+    dialog.url.setText("gpu1:8000")
+    dialog.buttons.accepted.emit()
+    assert dialog.result_config() is None
+    assert "name is needed" in dialog.test_result.text() and "http://" in dialog.test_result.text()
+
+
+@pytest.mark.parametrize("case", ["ok", "unauthorized", "refused", "dns"])
+def test_test_connection_reports_success_or_exact_failure(qtbot, runner, case):
+    dialog = _dialog(qtbot, runner, CredentialStore(backend=MemoryKeyring()))
+    with http_server({"/health": 200}, token="good") as url:
+        target = {"ok": url, "unauthorized": url, "refused": f"http://127.0.0.1:{free_port()}",
+                  "dns": "http://no-such-host.invalid:8000"}[case]
+        _fill_serving(qtbot, dialog, target, token="bad" if case == "unauthorized" else "good")
+        dialog.test_button.click()
+        qtbot.waitUntil(lambda: dialog.test_button.isEnabled(), timeout=15000)
+    text = dialog.test_result.text()
+    expected = {"ok": "Connected: ", "unauthorized": "HTTP 401", "refused": "connection refused",
+                "dns": "DNS lookup failed"}[case]
+    assert expected in text, text
+
+
+def test_engine_place_test_names_the_missing_engine(qtbot, runner, tmp_path):
+    dialog = _dialog(qtbot, runner, CredentialStore(backend=MemoryKeyring()))
+    qtbot.keyClicks(dialog.name, "other engine")
+    dialog.state_dir.setText(str(tmp_path / "nothing"))
+    assert not dialog.url.isVisible()
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: dialog.test_button.isEnabled(), timeout=5000)
+    assert "not-running" in dialog.test_result.text() and "engine.json" in dialog.test_result.text()

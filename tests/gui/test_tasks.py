@@ -1,0 +1,71 @@
+"""TaskRunner: work off the GUI thread, results on it, and a quit that never waits on I/O."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from PySide6.QtCore import QThread, QTimer
+
+from console.ui.tasks import TaskRunner
+
+pytestmark = pytest.mark.gui
+
+
+def test_result_arrives_on_gui_thread_from_a_worker(qtbot, runner):
+    seen = {}
+
+    def work():
+        seen["worker"] = QThread.currentThread()
+        return 42
+
+    def done(value):
+        seen["value"] = value
+        seen["callback"] = QThread.currentThread()
+
+    runner.submit(work, on_done=done)
+    qtbot.waitUntil(lambda: "value" in seen, timeout=5000)
+    assert seen["value"] == 42
+    assert seen["callback"] == QThread.currentThread()
+    assert seen["worker"] != QThread.currentThread()
+
+
+def test_errors_go_to_on_error_or_to_the_sink_signal(qtbot, runner):
+    errors = []
+    runner.submit(lambda: 1 / 0, on_error=errors.append)
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    assert isinstance(errors[0], ZeroDivisionError)
+    with qtbot.waitSignal(runner.sig_task_failed, timeout=5000) as blocker:
+        runner.submit(lambda: int("x"), name="parse")
+    assert blocker.args[0] == "parse"
+
+
+def test_cancelled_task_result_is_dropped(qtbot, runner):
+    gate = threading.Event()
+    got = []
+    task = runner.submit(gate.wait, 5, on_done=got.append)
+    runner.cancel(task)
+    gate.set()
+    qtbot.waitUntil(lambda: runner.active_threads() == 0, timeout=5000)
+    qtbot.wait(50)
+    assert got == []
+
+
+def test_hanging_call_does_not_block_gui_and_shutdown_is_bounded(qtbot):
+    tasks = TaskRunner(max_threads=2)
+    gate = threading.Event()
+    tasks.submit(gate.wait, 30)
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start()
+    qtbot.waitUntil(lambda: len(ticks) >= 10, timeout=2000)  # the GUI thread keeps ticking
+    timer.stop()
+    started = time.monotonic()
+    assert tasks.shutdown(timeout_s=0.5) is False  # abandoned, not waited for
+    assert time.monotonic() - started < 1.0
+    assert tasks.submit(lambda: 1) == 0  # closed
+    gate.set()
+    qtbot.waitUntil(lambda: tasks.active_threads() == 0, timeout=5000)
