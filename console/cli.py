@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from console import __version__
-from console.engine.client import ClientError, EngineClient, default_state_dir
+from console.backends.base import BackendError, Invalid
+from console.backends.engine import EngineClient
+from console.backends.launcher import default_state_dir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,7 +117,7 @@ def cmd_apply(args: argparse.Namespace, client: EngineClient) -> int:
         except SpecError as exc:
             print("\n".join(exc.problems), file=sys.stderr)
             return 1
-        result = client.apply_yaml(text, path.parent)
+        result = client.apply_yaml(text, str(path.parent.resolve()))
         for verb in ("created", "updated", "unchanged"):
             for name in result.get(verb, []):
                 print(f"{name} {verb}")
@@ -123,7 +125,7 @@ def cmd_apply(args: argparse.Namespace, client: EngineClient) -> int:
 
 
 def cmd_status(args: argparse.Namespace, client: EngineClient) -> int:
-    endpoints = client.endpoints()
+    endpoints = client.request("GET", "/v1/endpoints")
     if args.json:
         print(json.dumps(endpoints, indent=2))
         return 0
@@ -150,18 +152,18 @@ def cmd_status(args: argparse.Namespace, client: EngineClient) -> int:
 
 
 def cmd_traffic(args: argparse.Namespace, client: EngineClient) -> int:
-    current = client.endpoint(args.endpoint)
-    revision = args.if_match if args.if_match is not None else current["revision"]
+    revision = args.if_match if args.if_match is not None else client.endpoint(args.endpoint).revision
     result = client.set_traffic(
-        args.endpoint, revision, _pairs(args.weights, "weight"), _pairs(args.mirror, "mirror"), args.reason
+        args.endpoint, _pairs(args.weights, "weight"), _pairs(args.mirror, "mirror"),
+        if_match=revision, reason=args.reason,
     )
-    print(f"endpoint {args.endpoint} now at revision {result['revision']}: {result['traffic']}")
+    print(f"endpoint {args.endpoint} now at revision {result.revision}: {result.traffic}")
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace, client: EngineClient) -> int:
-    current = client.endpoint(args.endpoint)
-    result = client.rollback(args.endpoint, current["revision"], args.to_revision, args.reason)
+    revision = client.endpoint(args.endpoint).revision
+    result = client.rollback(args.endpoint, if_match=revision, to_revision=args.to_revision, reason=args.reason)
     print(f"endpoint {args.endpoint} rolled back: revision {result['revision']} = {result['traffic']}")
     return 0
 
@@ -248,15 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "audit":
         return cmd_audit(args, state_dir)
     try:
-        client = EngineClient.for_state_dir(state_dir)
-        try:
+        with EngineClient.for_state_dir(state_dir) as client:
             return CLIENT_COMMANDS[args.command](args, client)
-        finally:
-            client.close()
-    except ClientError as exc:
-        print(f"switchboard {args.command}: {exc.message}", file=sys.stderr)
-        if exc.body and isinstance(exc.body, dict) and exc.body.get("problems"):
-            for problem in exc.body["problems"]:
+    except BackendError as exc:
+        print(f"switchboard {args.command}: {exc}", file=sys.stderr)
+        if isinstance(exc, Invalid) and isinstance(exc.detail, list):
+            for problem in exc.detail:
                 print(f"  - {problem}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

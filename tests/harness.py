@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from console.engine.client import EngineClient
+from console.backends.engine import EngineClient
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "resources" / "demo" / "demo.yaml"
@@ -37,6 +37,31 @@ def wait_until(condition: Callable[[], T], timeout: float = 30.0, interval: floa
     raise TimeoutError(f"timed out after {timeout}s waiting for {what or condition}: last error {last_error}")
 
 
+class RawClient(EngineClient):
+    """The console's engine client, answering plain JSON (dicts) as tests compare them."""
+
+    def __init__(self, control_url: str, token: str, actor: str) -> None:
+        super().__init__(control_url, token, timeout=httpx.Timeout(30.0, connect=3.0), actor_name=actor)
+        self.http = self._http
+
+    def endpoints(self) -> Any:  # type: ignore[override]
+        return self.request("GET", "/v1/endpoints")
+
+    def endpoint(self, name: str) -> Any:  # type: ignore[override]
+        return self.request("GET", f"/v1/endpoints/{name}")
+
+    def apply_yaml(self, text: str, base_dir: Path | str) -> Any:
+        return self.request("POST", "/v1/apply", json={"yaml": text, "base_dir": str(Path(base_dir).resolve())})
+
+    def set_traffic(  # type: ignore[override]
+        self, endpoint: str, revision: int, traffic: dict[str, int], mirror: dict[str, int], reason: str = ""
+    ) -> Any:
+        body = {"traffic": traffic, "mirror": mirror, "reason": reason}
+        return self.request(
+            "PUT", f"/v1/endpoints/{endpoint}/traffic", json=body, headers={"If-Match": str(revision)}
+        )
+
+
 @dataclass
 class RunningEngine:
     state_dir: Path
@@ -55,8 +80,8 @@ class RunningEngine:
     def data_url(self) -> str:
         return str(self.info["data_url"])
 
-    def client(self, actor: str = "tester@test") -> EngineClient:
-        return EngineClient(self.control_url, self.token, actor)
+    def client(self, actor: str = "tester@test") -> RawClient:
+        return RawClient(self.control_url, self.token, actor)
 
     def key(self, endpoint: str) -> str:
         with self.client() as client:

@@ -152,7 +152,7 @@ def error_from_response(status: int, body: Any, url: str) -> BackendError:
     current: Any = None
     if isinstance(body, dict):
         message = str(body.get("error") or "")
-        detail = body.get("detail")
+        detail = body.get("problems") or body.get("detail")
         current = body.get("current")
     elif body:
         message = str(body)[:300]

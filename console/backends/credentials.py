@@ -31,8 +31,8 @@ def _unusable_reason(backend: Any) -> str | None:
         return f"the only keyring is a plaintext file ({name}); Switchboard does not store secrets in plaintext"
     try:
         priority = float(backend.priority)
-    except Exception:
-        priority = 1.0
+    except Exception as exc:  # keyring backends raise from `priority` when they cannot work here
+        return f"the keyring backend {name} is not usable here: {exc}"
     if priority <= 0:
         return f"the keyring backend {name} is not usable here"
     children = getattr(backend, "backends", None)

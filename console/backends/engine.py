@@ -12,6 +12,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,7 +74,10 @@ def read_engine_file(state_dir: Path) -> EngineFile:
             started=str(info.get("started", "")), token=token,
         )
     except FileNotFoundError as exc:
-        raise Unreachable(f"no engine running in {state_dir} ({exc.filename} missing)", kind="not-running") from exc
+        raise Unreachable(
+            f"no engine is running on {state_dir} ({Path(exc.filename or path).name} missing; "
+            f"start one with: switchboard engine --state-dir {state_dir})", kind="not-running",
+        ) from exc
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise Unreachable(f"cannot read {path}: {exc}", kind="not-running") from exc
 
@@ -82,15 +86,41 @@ class EngineClient:
     """Typed calls of the control API. Every call has `timeout`; errors are BackendErrors."""
 
     def __init__(self, control_url: str, token: str, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, actor_name: str | None = None) -> None:
         self.control_url = control_url.rstrip("/")
         self._http = httpx.Client(
             base_url=self.control_url, timeout=timeout, transport=transport, trust_env=False,
-            headers={"Authorization": f"Bearer {token}", "X-Actor": actor()},
+            headers={"Authorization": f"Bearer {token}", "X-Actor": actor_name or actor()},
         )
+
+    @classmethod
+    def for_state_dir(cls, state_dir: Path, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT) -> EngineClient:
+        """A client of the engine running on `state_dir`; Unreachable(kind='not-running') if none."""
+        found = read_engine_file(state_dir)
+        if not found.alive():
+            raise Unreachable(f"the engine of {state_dir} (pid {found.pid}) is not running", kind="not-running")
+        return cls(found.control_url, found.token, timeout)
 
     def close(self) -> None:
         self._http.close()
+
+    def __enter__(self) -> EngineClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stream_lines(self, path: str, params: dict[str, Any]) -> Iterator[str]:
+        """Lines of a streamed answer (logs with follow), with no read timeout."""
+        url = f"{self.control_url}{path}"
+        try:
+            with self._http.stream("GET", path, params=params, timeout=httpx.Timeout(10.0, read=None)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from_response(response.status_code, _json_or_text(response), url)
+                yield from response.iter_lines()
+        except httpx.HTTPError as exc:
+            raise unreachable_from(exc, url) from exc
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         url = f"{self.control_url}{path}"
@@ -100,10 +130,7 @@ class EngineClient:
             raise unreachable_from(exc, url) from exc
         except RuntimeError as exc:  # the client was closed (cancelled) under us
             raise Unreachable(f"{url}: cancelled", kind="cancelled") from exc
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = response.text
+        body = _json_or_text(response)
         if response.status_code >= 400:
             raise error_from_response(response.status_code, body, url)
         return body
@@ -150,6 +177,13 @@ class EngineClient:
             body["to_revision"] = to_revision
         return self.request("POST", f"/v1/endpoints/{endpoint}/rollback", json=body,
                             headers={"If-Match": str(if_match)})
+
+
+def _json_or_text(response: httpx.Response) -> Any:
+    try:
+        return response.json() if response.content else None
+    except ValueError:
+        return response.text
 
 
 def _unwrap(raw: Any, key: str) -> Any:

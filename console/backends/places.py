@@ -59,8 +59,11 @@ class PlacesStore:
     def __init__(self, config_dir: Path) -> None:
         self.config_dir = Path(config_dir)
         self.path = self.config_dir / PLACES_FILE
+        self.problems: list[str] = []  # what the last load() skipped, and why
 
     def load(self) -> list[PlaceConfig]:
+        """The valid places; an invalid entry is skipped and named in `problems`."""
+        self.problems = []
         try:
             raw = json.loads(self.path.read_text())
         except FileNotFoundError:
@@ -68,11 +71,13 @@ class PlacesStore:
         except (OSError, ValueError) as exc:
             raise BackendError(f"cannot read {self.path}: {exc}") from exc
         places: list[PlaceConfig] = []
-        for item in raw.get("places", []) if isinstance(raw, dict) else []:
+        for number, item in enumerate(raw.get("places", []) if isinstance(raw, dict) else [], start=1):
             try:
                 places.append(PlaceConfig.model_validate(item))
-            except ValueError:
-                continue
+            except ValueError as exc:
+                name = item.get("name") if isinstance(item, dict) else None
+                self.problems.append(f"{self.path}: place {number}{f' ({name})' if name else ''} skipped: "
+                                     f"{str(exc).splitlines()[0]}")
         return places
 
     def save(self, places: list[PlaceConfig]) -> None:
@@ -99,13 +104,18 @@ def kubeconfig_paths(env: dict[str, str] | None = None) -> list[Path]:
     return [Path.home() / ".kube" / "config"]
 
 
-def kube_contexts(paths: list[Path] | None = None) -> list[tuple[str, str]]:
-    """(context name, kubeconfig path) for every context, first definition wins."""
+def kube_contexts(paths: list[Path] | None = None, problems: list[str] | None = None) -> list[tuple[str, str]]:
+    """(context name, kubeconfig path) for every context, first definition wins. A missing
+    file is normal; one that cannot be read or parsed is named in `problems`."""
     found: dict[str, str] = {}
     for path in kubeconfig_paths() if paths is None else paths:
         try:
             doc = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError):
+        except FileNotFoundError:
+            continue
+        except (OSError, yaml.YAMLError) as exc:
+            if problems is not None:
+                problems.append(f"kubeconfig {path} skipped: {str(exc).splitlines()[0]}")
             continue
         for item in (doc or {}).get("contexts") or [] if isinstance(doc, dict) else []:
             if isinstance(item, dict) and isinstance(item.get("name"), str):

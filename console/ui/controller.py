@@ -14,13 +14,14 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from console.backends import launcher
-from console.backends.base import Backend, PlaceKind, SupportsHistory
+from console.backends.base import Backend, PlaceKind, ProbeResult, SupportsHistory
 from console.backends.credentials import CredentialStore
 from console.backends.engine import EngineBackend
 from console.backends.places import KubernetesContextBackend, PlaceConfig, PlacesStore, UrlBackend, kube_contexts
 from console.ui.errors import ErrorSink
 from console.ui.models.inventory import InventoryModel
 from console.ui.models.places import PlacesTreeModel
+from console.ui.models.rows import PreparedInventory
 from console.ui.monitor import Health, PlaceMonitor
 from console.ui.tasks import TaskRunner
 
@@ -77,6 +78,8 @@ class Console(QObject):
         except Exception as exc:
             self.sink.report_exception(exc, "places")
             configured = []
+        for problem in getattr(self.store, "problems", []):
+            self.sink.report(problem, "warning", "places")
         auto_engine: str | None = None
         engines = [p for p in configured if p.kind == PlaceKind.ENGINE]
         if engine_dir is not None or not engines:
@@ -86,9 +89,12 @@ class Console(QObject):
                 configured.insert(0, PlaceConfig(id=pid, kind=PlaceKind.ENGINE, name="Local engine",
                                                  state_dir=str(state_dir), auto=True))
             auto_engine = pid
-        for name, path in kube_contexts():
+        problems: list[str] = []
+        for name, path in kube_contexts(problems=problems):
             configured.append(PlaceConfig(id=f"kube-{name}", kind=PlaceKind.KUBERNETES, name=name, context=name,
                                           kubeconfig=path, auto=True))
+        for problem in problems:
+            self.sink.report(problem, "warning", "places")
         for config in configured:
             self.add_place(config, persist=False, start=config.id != auto_engine)
         return auto_engine
@@ -103,7 +109,7 @@ class Console(QObject):
             where = config.state_dir or config.url or ""
             self.inventory_model.add_place(config.id, config.name, config.kind.value, where, backend.freshness_s)
             monitor = PlaceMonitor(backend, self.runner, parent=self)
-            monitor.sig_snapshot_received.connect(self._on_monitor_snapshot_received)
+            monitor.sig_inventory_prepared.connect(self._on_monitor_inventory_prepared)
             monitor.sig_health_changed.connect(self._on_monitor_health_changed)
             self.monitors[config.id] = monitor
             if start:
@@ -121,12 +127,43 @@ class Console(QObject):
         self._drop(place_id)
         self.places_model.remove(place_id)
         if config is not None and config.secret_ref:
-            try:
-                self.credentials.delete(config.secret_ref)
-            except Exception as exc:
-                self.sink.report_exception(exc, "credentials")
+            self.delete_secret(config.secret_ref, config.name)
         self.save()
         self.sig_places_changed.emit()
+
+    def delete_secret(self, ref: str, owner: str) -> None:
+        """Delete a secret from the keyring on a worker (an unlock prompt must not block the GUI)."""
+
+        def failed(error: BaseException) -> None:
+            self.sink.report(f"the secret of {owner} could not be deleted from the keyring: {error}", "error",
+                             "credentials")
+
+        self.runner.submit(self.credentials.delete, ref, on_error=failed, name=f"delete the secret of {owner}")
+
+    def test_connection(self, place_id: str) -> None:
+        """Probe a place on a worker; the outcome (or the exact failure) goes to the messages."""
+        config = self.place(place_id)
+        if config is None:
+            return
+        monitored = self.backend(place_id)
+        backend = monitored if monitored is not None else self._factory(config)
+
+        def work() -> ProbeResult:
+            try:
+                return backend.probe()
+            finally:
+                if monitored is None:
+                    backend.close()
+
+        def done(result: ProbeResult) -> None:
+            if result.ok:
+                self.sink.report(f"{config.name}: connected: {result.message}", "info", "test connection")
+            else:
+                self.sink.report(f"{config.name}: failed ({result.kind}): {result.message}", "error",
+                                 "test connection")
+
+        self.sink.report(f"testing the connection to {config.name}…", "info", "test connection")
+        self.runner.submit(work, on_done=done, name=f"test connection to {config.name}")
 
     def _drop(self, place_id: str) -> None:
         monitor = self.monitors.pop(place_id, None)
@@ -148,8 +185,8 @@ class Console(QObject):
                 monitor.refresh_now()
 
     # ------------------------------------------------------------ monitor callbacks
-    def _on_monitor_snapshot_received(self, snapshot: Any) -> None:
-        self.inventory_model.apply_snapshot(snapshot)
+    def _on_monitor_inventory_prepared(self, prepared: PreparedInventory) -> None:
+        self.inventory_model.apply_snapshot(prepared)
 
     def _on_monitor_health_changed(self, place_id: str, health: Health) -> None:
         self.places_model.set_health(place_id, health)

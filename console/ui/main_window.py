@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
-from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QIcon
+from PySide6.QtGui import QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QDockWidget,
-    QLabel,
-    QListWidget,
     QMainWindow,
     QMessageBox,
     QSplitter,
@@ -22,14 +18,17 @@ from PySide6.QtWidgets import (
 
 from console.backends.base import InventorySnapshot
 from console.ui.actions import SPECS, accessible_name, build_actions
+from console.ui.commands import Commands
 from console.ui.controller import Console
 from console.ui.dialogs.palette import CommandPalette
 from console.ui.dialogs.place import PlaceDialog
+from console.ui.dialogs.place_flows import PlaceFlows
 from console.ui.errors import Message
 from console.ui.models.palette import PaletteEntry
 from console.ui.views.endpoint import EndpointView
 from console.ui.views.inventory import InventoryView
 from console.ui.views.places import PlacesPanel
+from console.ui.views.status import MessagesList, StatusBar
 
 SETTINGS_VERSION = 1
 
@@ -63,31 +62,18 @@ class MainWindow(QMainWindow):
 
         self.places = PlacesPanel(console.places_model, self)
         self.places_dock = self._dock("Places", "placesDock", self.places, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.messages = QListWidget(self)
-        self.messages.setObjectName("messagesList")
-        self.messages.setAccessibleName("Messages: errors and notices")
+        self.messages = MessagesList(self)
         self.messages_dock = self._dock("Messages", "messagesDock", self.messages,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
         self.messages_dock.hide()
 
-        self.message_label = QLabel("", self)
-        self.message_label.setObjectName("statusMessage")
-        self.message_label.setAccessibleName("Latest message")
-        self.health_label = QLabel("", self)
-        self.health_label.setObjectName("statusPlaceHealth")
-        self.health_label.setAccessibleName("Health of the selected place")
-        self.refresh_label = QLabel("", self)
-        self.refresh_label.setObjectName("statusLastRefresh")
-        self.refresh_label.setAccessibleName("Last refresh of the selected place")
-        self.busy_label = QLabel("", self)
-        self.busy_label.setObjectName("statusBusy")
-        self.busy_label.setAccessibleName("Calls in flight")
-        status = self.statusBar()
-        status.addWidget(self.message_label, 1)
-        for label in (self.health_label, self.refresh_label, self.busy_label):
-            status.addPermanentWidget(label)
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
+        self.message_label, self.health_label = self.status.message_label, self.status.health_label
+        self.refresh_label, self.busy_label = self.status.refresh_label, self.status.busy_label
 
         self.command_palette = CommandPalette(self)
+        self.place_flows = PlaceFlows(console, self, on_saved=self.places.select)
         self.window_actions = build_actions(self, {
             "add_place": self.add_place, "edit_place": self.edit_place, "remove_place": self.remove_place,
             "refresh": self.refresh, "filter": self.inventory.focus_filter, "palette": self.open_palette,
@@ -95,6 +81,7 @@ class MainWindow(QMainWindow):
             "toggle_messages": self._toggle_messages, "copy_uri": self.copy_scoring_uri, "quit": self.close,
         })
         self._build_menus()
+        self.commands = Commands(self)
 
         self.inventory.sig_selection_changed.connect(self._on_inventory_selection_changed)
         self.places.sig_place_selected.connect(self._on_places_place_selected)
@@ -102,13 +89,13 @@ class MainWindow(QMainWindow):
         self.places.sig_edit_requested.connect(lambda place_id: self.edit_place(place_id))
         self.places.sig_remove_requested.connect(lambda place_id: self.remove_place(place_id))
         self.endpoint_view.sig_scoring_uri_copied.connect(
-            lambda uri: self.console.sink.report(f"copied {uri}", "info", "clipboard"))
+            lambda uri: self.console.sink.report(f"copied the scoring URI: {uri}", "info", "clipboard"))
         for monitor in console.monitors.values():
             monitor.sig_snapshot_received.connect(self._on_monitor_snapshot_received)
         console.sig_places_changed.connect(self._on_console_places_changed)
         console.sig_history_loaded.connect(self.endpoint_view.set_history)
         console.sink.sig_message_reported.connect(self._on_sink_message_reported)
-        console.runner.sig_busy_changed.connect(self._on_runner_busy_changed)
+        console.runner.sig_busy_changed.connect(self.status.set_busy)
         console.places_model.dataChanged.connect(self._on_places_model_data_changed)
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(1000)
@@ -192,6 +179,11 @@ class MainWindow(QMainWindow):
         for monitor in self.console.monitors.values():
             monitor.sig_snapshot_received.connect(self._on_monitor_snapshot_received,
                                                   Qt.ConnectionType.UniqueConnection)
+        if self.endpoint_view.endpoint is not None and self.console.place(self.endpoint_view.place_id) is None:
+            self.endpoint_view.show_endpoint("", None)  # its place was removed
+        if self.selected_place and self.console.place(self.selected_place) is None:
+            self.selected_place = ""
+            self._update_status()
 
     def select_when_available(self, place_id: str, endpoint: str | None = None, deployment: str | None = None) -> None:
         """Select this row now, or as soon as a snapshot brings it."""
@@ -202,31 +194,18 @@ class MainWindow(QMainWindow):
     def _update_status(self) -> None:
         place = self.console.place(self.selected_place) if self.selected_place else None
         if place is None:
-            self.health_label.setText("")
-            self.refresh_label.setText("")
+            self.status.show_place(None, None, None, False)
             return
-        health = self.console.places_model.health(place.id)
-        self.health_label.setText(f"{place.name}: {health.text() if health else '?'}")
-        self.health_label.setToolTip(health.tooltip() if health else "")
-        read_at = self.console.inventory_model.read_at(place.id)
-        stale = " (stale)" if self.console.inventory_model.is_stale(place.id) else ""
-        self.refresh_label.setText(
-            "last refresh " + time.strftime("%H:%M:%S", time.localtime(read_at)) + stale if read_at else "not read yet")
+        model = self.console.inventory_model
+        self.status.show_place(place.name, self.console.places_model.health(place.id), model.read_at(place.id),
+                               model.is_stale(place.id))
 
     def _on_places_model_data_changed(self, *_args: Any) -> None:
         self._update_status()
 
     def _on_sink_message_reported(self, message: Message) -> None:
-        stamp = time.strftime("%H:%M:%S", time.localtime(message.time))
-        source = f"{message.source}: " if message.source else ""
-        self.message_label.setText(f"{stamp} {source}{message.text}")
-        self.message_label.setToolTip(message.text)
-        self.messages.addItem(f"{stamp} [{message.level}] {source}{message.text}")
-        if self.messages.count() > 500:
-            self.messages.takeItem(0)
-
-    def _on_runner_busy_changed(self, count: int) -> None:
-        self.busy_label.setText(f"{count} call{'s' if count != 1 else ''} in flight" if count else "")
+        self.status.show_message(message)
+        self.messages.add(message)
 
     def _toggle_messages(self) -> None:
         self.messages_dock.setVisible(not self.messages_dock.isVisible())
@@ -241,65 +220,21 @@ class MainWindow(QMainWindow):
         uri = self.inventory.current_scoring_uri() or (
             self.endpoint_view.endpoint.scoring_uri if self.endpoint_view.endpoint else "")
         if uri:
-            QGuiApplication.clipboard().setText(uri)
-            self.console.sink.report(f"copied {uri}", "info", "clipboard")
+            self.commands.copy(uri, "the scoring URI")
         else:
             self.console.sink.report("select an endpoint to copy its scoring URI", "info", "clipboard")
 
-    def add_place(self) -> None:
-        dialog = PlaceDialog(self.console.runner, self.console.credentials, None, self)
-        if dialog.exec() and dialog.result_config() is not None:
-            config = dialog.result_config()
-            assert config is not None
-            self.console.add_place(config)
-            self._on_console_places_changed()
-            self.places.select(config.id)
+    def add_place(self) -> PlaceDialog:
+        return self.place_flows.add()
 
-    def edit_place(self, place_id: str | None = None) -> None:
-        config = self.console.place(place_id or self.selected_place)
-        if config is None or config.auto:
-            self.console.sink.report("select a place you added to edit it", "info", "places")
-            return
-        dialog = PlaceDialog(self.console.runner, self.console.credentials, config, self)
-        if dialog.exec() and dialog.result_config() is not None:
-            updated = dialog.result_config()
-            assert updated is not None
-            self.console.update_place(updated)
-            self._on_console_places_changed()
+    def edit_place(self, place_id: str | None = None) -> PlaceDialog | None:
+        return self.place_flows.edit(place_id or self.selected_place)
 
-    def remove_place(self, place_id: str | None = None) -> None:
-        config = self.console.place(place_id or self.selected_place)
-        if config is None or config.auto:
-            self.console.sink.report("select a place you added to remove it", "info", "places")
-            return
-        answer = QMessageBox.question(self, "Remove place",
-                                      f"Remove {config.name!r}? Its stored secret is deleted from the keyring.")
-        if answer == QMessageBox.StandardButton.Yes:
-            self.console.remove_place(config.id)
+    def remove_place(self, place_id: str | None = None) -> QMessageBox | None:
+        return self.place_flows.remove(place_id or self.selected_place)
 
     def palette_entries(self) -> list[PaletteEntry]:
-        entries = [PaletteEntry("action", a.text().replace("&", ""), a.toolTip(), a.trigger,
-                                a.shortcut().toString()) for a in self.window_actions.values()]
-        for config in self.console.places_model.places():
-            entries.append(PaletteEntry("place", config.name, config.state_dir or config.url or config.context or "",
-                                        partial(self._jump, config.id)))
-        for kind, key in self.console.inventory_model.walk():
-            if kind == "endpoint":
-                entries.append(PaletteEntry("endpoint", key[1], self._place_name(key[0]),
-                                            partial(self._jump, key[0], key[1])))
-            elif kind == "deployment":
-                entries.append(PaletteEntry("deployment", key[2], f"{key[1]} · {self._place_name(key[0])}",
-                                            partial(self._jump, key[0], key[1], key[2])))
-        return entries
-
-    def _place_name(self, place_id: str) -> str:
-        config = self.console.place(place_id)
-        return config.name if config else place_id
-
-    def _jump(self, place_id: str, endpoint: str | None = None, deployment: str | None = None) -> None:
-        self.places.select(place_id)
-        self.inventory.select(place_id, endpoint, deployment)
-        self.inventory.tree.setFocus()
+        return self.commands.entries()
 
     def open_palette(self) -> None:
         self.command_palette.open_with(self.palette_entries())

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from console.backends.base import Backend, InventorySnapshot, NotSupported
+from console.backends.base import Backend, NotSupported
+from console.ui.models.rows import PreparedInventory, prepare
 from console.ui.tasks import TaskRunner
 
 UNREACHABLE_AFTER = 3
@@ -47,6 +48,11 @@ class Health:
 
 
 class PlaceMonitor(QObject):
+    """Reads its place on a worker, which also computes the rows (rows.prepare): the GUI
+    thread only compares them. `sig_inventory_prepared` (for the item model) comes first,
+    then `sig_snapshot_received` with the bare snapshot."""
+
+    sig_inventory_prepared = Signal(object)  # PreparedInventory
     sig_snapshot_received = Signal(object)  # InventorySnapshot
     sig_health_changed = Signal(str, object)  # place id, Health
 
@@ -89,21 +95,26 @@ class PlaceMonitor(QObject):
         if self._stopped or self._task:
             return
         self._timer.stop()
-        self._task = self._runner.submit(self.backend.inventory, on_done=self._on_backend_answered,
+        self._task = self._runner.submit(self._read, on_done=self._on_backend_answered,
                                          on_error=self._on_backend_failed, name=f"inventory of {self.place_id}")
+
+    def _read(self) -> PreparedInventory:
+        """On the worker: the read and its rows."""
+        return prepare(self.backend.inventory())
 
     def _on_timer_timeout(self) -> None:
         self.refresh_now()
 
-    def _on_backend_answered(self, snapshot: InventorySnapshot) -> None:
+    def _on_backend_answered(self, prepared: PreparedInventory) -> None:
         self._task = 0
         if self._stopped:
             return
         if self.health.state != "connected" or self.health.failures:
-            self.set_health(Health("connected", last_ok=snapshot.read_at))
+            self.set_health(Health("connected", last_ok=prepared.read_at))
         else:
-            self.health = replace(self.health, last_ok=snapshot.read_at)
-        self.sig_snapshot_received.emit(snapshot)
+            self.health = replace(self.health, last_ok=prepared.read_at)
+        self.sig_inventory_prepared.emit(prepared)
+        self.sig_snapshot_received.emit(prepared.snapshot)
         self._timer.start(int(self.refresh_s * 1000))
 
     def _on_backend_failed(self, error: BaseException) -> None:

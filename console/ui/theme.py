@@ -1,8 +1,12 @@
-"""Light and dark palettes that follow the system's colour scheme."""
+"""Light and dark palettes that follow the system's colour scheme.
+
+The platform reports the scheme through QStyleHints.colorScheme() and announces a change
+with QStyleHints.colorSchemeChanged(scheme); SystemTheme applies the matching palette then.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -30,12 +34,35 @@ def is_dark(app: QApplication) -> bool:
     return app.styleHints().colorScheme() == Qt.ColorScheme.Dark
 
 
-def apply_palette(app: QApplication) -> None:
+def apply_palette(app: QApplication, dark: bool | None = None) -> None:
     """Fusion everywhere (the same look on every platform), dark when the system is dark."""
-    app.setStyle("Fusion")
-    app.setPalette(dark_palette() if is_dark(app) else app.style().standardPalette())
+    if app.style().name().lower() != "fusion":
+        app.setStyle("Fusion")
+    dark = is_dark(app) if dark is None else dark
+    app.setPalette(dark_palette() if dark else app.style().standardPalette())
 
 
-def follow_system(app: QApplication) -> None:
-    apply_palette(app)
-    app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_palette(app))
+class SystemTheme(QObject):
+    """Applies the light or dark palette now and again whenever the system's scheme changes."""
+
+    sig_palette_applied = Signal(bool)  # dark
+
+    def __init__(self, app: QApplication) -> None:
+        super().__init__(app)
+        self._app = app
+        self.dark = is_dark(app)
+        apply_palette(app, self.dark)
+        pass
+
+    def _on_hints_color_scheme_changed(self, scheme: Qt.ColorScheme) -> None:
+        # The scheme comes with the signal: the platform may change it before colorScheme() says so.
+        self.dark = scheme == Qt.ColorScheme.Dark
+        apply_palette(self._app, self.dark)
+        self.sig_palette_applied.emit(self.dark)
+
+    def stop(self) -> None:
+        self._app.styleHints().colorSchemeChanged.disconnect(self._on_hints_color_scheme_changed)
+
+
+def follow_system(app: QApplication) -> SystemTheme:
+    return SystemTheme(app)

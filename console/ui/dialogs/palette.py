@@ -1,4 +1,5 @@
-"""CommandPalette (Ctrl+K): jump to any place, endpoint or deployment, or run an action."""
+"""CommandPalette (Ctrl+K): jump to any place, endpoint or deployment, or run an action of
+the window or of one item; type to filter, arrows to choose, Enter to run."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QDialog, QLineEdit, QListView, QVBoxLayout, QWidget
 
-from console.ui.models.palette import ENTRY_ROLE, PaletteEntry, PaletteFilter, PaletteModel
+from console.ui.models.palette import ENTRY_ROLE, PaletteEntry, PaletteModel
+
+_MOVES = {int(Qt.Key.Key_Down): 1, int(Qt.Key.Key_Up): -1, int(Qt.Key.Key_PageDown): 10, int(Qt.Key.Key_PageUp): -10}
 
 
 class CommandPalette(QDialog):
@@ -18,18 +21,16 @@ class CommandPalette(QDialog):
         self.setWindowTitle("Command palette")
         self.setAccessibleName("Command palette")
         self.setModal(True)
-        self.resize(560, 380)
+        self.resize(620, 420)
         self.model = PaletteModel(self)
-        self.filter = PaletteFilter(self)
-        self.filter.setSourceModel(self.model)
         self.edit = QLineEdit(self)
         self.edit.setObjectName("paletteQuery")
         self.edit.setAccessibleName("Search places, endpoints, deployments and actions")
-        self.edit.setPlaceholderText("Jump to a place, endpoint or deployment, or run an action…")
+        self.edit.setPlaceholderText("Jump to a place, endpoint or deployment, or run an action (e.g. fraud copy)…")
         self.list = QListView(self)
         self.list.setObjectName("paletteList")
         self.list.setAccessibleName("Matching entries")
-        self.list.setModel(self.filter)
+        self.list.setModel(self.model)
         self.list.setUniformItemSizes(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.edit)
@@ -40,28 +41,31 @@ class CommandPalette(QDialog):
         self.edit.installEventFilter(self)
 
     def open_with(self, entries: Sequence[PaletteEntry]) -> None:
-        self.model.set_entries(entries)
         self.edit.clear()
-        self._select_first()
+        self.model.set_entries(entries)
+        self._select_row(0)
         self.show()
         self.raise_()
         self.activateWindow()
         self.edit.setFocus()
 
-    def _select_first(self) -> None:
-        if self.filter.rowCount():
-            self.list.setCurrentIndex(self.filter.index(0, 0))
+    def shown_entries(self) -> list[PaletteEntry]:
+        return self.model.entries()
+
+    def _select_row(self, row: int) -> None:
+        count = self.model.rowCount()
+        if count:
+            self.list.setCurrentIndex(self.model.index(max(0, min(row, count - 1)), 0))
 
     def _on_edit_text_changed(self, text: str) -> None:
-        self.filter.set_query(text)
-        self._select_first()
+        self.model.set_query(text)
+        self._select_row(0)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.edit and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
-            if event.key() in (Qt.Key.Key_Down, Qt.Key.Key_Up):
-                row = self.list.currentIndex().row() + (1 if event.key() == Qt.Key.Key_Down else -1)
-                if 0 <= row < self.filter.rowCount():
-                    self.list.setCurrentIndex(self.filter.index(row, 0))
+            step = _MOVES.get(int(event.key()))
+            if step is not None:
+                self._select_row(self.list.currentIndex().row() + step)
                 return True
         return super().eventFilter(watched, event)
 

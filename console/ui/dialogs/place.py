@@ -3,6 +3,10 @@
 The secret goes to the OS keyring through CredentialStore; the returned PlaceConfig holds
 only a reference. With no usable keyring the dialog says so and offers to keep the secret
 in memory until the console quits; it never writes the secret anywhere else.
+
+Every keyring call (is there a usable keyring? save) runs on a worker: a locked keyring
+may show an unlock prompt and wait for the person, and that must not freeze the console.
+The dialog stays responsive meanwhile; its result arrives through `accepted`/`finished`.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -35,6 +40,8 @@ AUTHS = (("none", "No authentication"), ("bearer", "Bearer token"), ("basic", "U
 
 
 class PlaceDialog(QDialog):
+    sig_keyring_checked = Signal(object)  # the reason there is no usable keyring, or None
+
     def __init__(self, runner: TaskRunner, credentials: CredentialStore, config: PlaceConfig | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,6 +54,12 @@ class PlaceDialog(QDialog):
         self.place_id = config.id if config else uuid.uuid4().hex[:12]
         self._result: PlaceConfig | None = None
         self._test_task = 0
+        self._save_task = 0
+        self._check_task = 0
+        self._keyring_reason: str | None = None
+        self._keyring_checked = False
+        self._closed = False
+        self._offered = False  # the in-memory offer was made (a save found no keyring)
 
         self.kind = QComboBox(self)
         for kind, label in KINDS:
@@ -134,17 +147,38 @@ class PlaceDialog(QDialog):
             label = self._form.labelForField(widget)
             if label is not None:
                 label.setVisible(visible)
-        reason = self._credentials.unavailable_reason() if (not engine and auth != "none") else None
-        if reason:
-            self._show_keyring_problem(reason, offer=False)
-        else:
+        if engine or auth == "none":
             self.keyring_message.setVisible(False)
             self.memory_button.setVisible(False)
+        elif self._keyring_checked:
+            self._on_keyring_checked(self._keyring_reason)
+        elif not self._check_task:
+            self._check_task = self._runner.submit(self._credentials.unavailable_reason,
+                                                   on_done=self._on_keyring_checked,
+                                                   on_error=lambda error: self._on_keyring_checked(str(error)),
+                                                   name="look for the OS keyring")
+
+    def needs_secret(self) -> bool:
+        return bool(self.kind.currentData() != PlaceKind.ENGINE and self.auth.currentData() != "none")
+
+    def _on_keyring_checked(self, reason: str | None) -> None:
+        self._check_task = 0
+        self._keyring_checked = True
+        self._keyring_reason = reason
+        if self._closed:
+            return
+        if reason and self.needs_secret():
+            self._show_keyring_problem(reason, offer=self._offered)
+        elif not reason:
+            self.keyring_message.setVisible(False)
+            self.memory_button.setVisible(False)
+        self.sig_keyring_checked.emit(reason)
 
     def _show_keyring_problem(self, reason: str, offer: bool) -> None:
         text = f"No usable OS keyring: {reason}. Secrets are never written to disk in plaintext."
         if offer:
             text += " The secret was not saved. You can keep it in memory until Switchboard quits."
+        self._offered = offer
         self.keyring_message.setText(text)
         self.keyring_message.setVisible(True)
         self.memory_button.setVisible(offer)
@@ -203,10 +237,12 @@ class PlaceDialog(QDialog):
                                               name="test connection")
 
     def _on_test_done(self, result: ProbeResult) -> None:
+        self._test_task = 0
         self.test_button.setEnabled(True)
         self.test_result.setText(("Connected: " if result.ok else f"Failed ({result.kind}): ") + result.message)
 
     def _on_test_failed(self, error: BaseException) -> None:
+        self._test_task = 0
         self.test_button.setEnabled(True)
         self.test_result.setText(f"Failed: {error}")
 
@@ -217,21 +253,60 @@ class PlaceDialog(QDialog):
         return f"place-{self.place_id}"
 
     def _on_buttons_accepted(self) -> None:
+        if self._save_task:
+            return  # a save is already on its way
         problems = self.problems()
         if problems:
             self.test_result.setText("; ".join(problems).capitalize())
             return
-        auth = self.auth.currentData() if self.kind.currentData() != PlaceKind.ENGINE else "none"
         secret = self.secret.text()
         ref: str | None = self._original.secret_ref if self._original else None
-        if auth != "none" and secret:
-            ref = self._secret_ref()
-            try:
-                self._credentials.save(ref, secret)
-            except KeyringUnavailable as exc:
-                self._show_keyring_problem(str(exc), offer=True)
-                return
+        if self.needs_secret() and secret:
+            self._save_secret(self._secret_ref(), secret)
+            return
         self._finish(ref)
+
+    def _save_secret(self, ref: str, secret: str) -> None:
+        """On a worker; OK waits (the rest of the dialog and the console stay live)."""
+        self._set_saving(True)
+        self._save_task = self._runner.submit(
+            self._credentials.save, ref, secret, on_done=lambda _none: self._on_secret_saved(ref),
+            on_error=lambda error: self._on_secret_save_failed(ref, error), name="save the secret to the keyring")
+
+    def _set_saving(self, saving: bool) -> None:
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        if ok is not None:
+            ok.setEnabled(not saving)
+        self.secret.setReadOnly(saving)
+        if saving:
+            self.test_result.setText("Saving the secret in the OS keyring (it may ask to be unlocked)…")
+
+    def _on_secret_saved(self, ref: str) -> None:
+        self._save_task = 0
+        if self._closed:
+            # Cancelled while the keyring was busy: no place refers to a new secret, so take it back.
+            if not (self._original and self._original.secret_ref == ref):
+                self._runner.submit(self._credentials.delete, ref, name="delete an abandoned secret")
+            return
+        self._set_saving(False)
+        self.test_result.setText("")
+        self._finish(ref)
+
+    def _on_secret_save_failed(self, ref: str, error: BaseException) -> None:
+        self._save_task = 0
+        if self._closed:
+            return
+        self._set_saving(False)
+        if isinstance(error, KeyringUnavailable):
+            # Newer than any look-up still on its way: that answer must not hide this one.
+            if self._check_task:
+                self._runner.cancel(self._check_task)
+                self._check_task = 0
+            self._keyring_checked, self._keyring_reason = True, str(error)
+            self.test_result.setText("")
+            self._show_keyring_problem(str(error), offer=True)
+        else:
+            self.test_result.setText(f"The secret could not be saved: {error}")
 
     def _on_memory_button_clicked(self) -> None:
         secret = self.secret.text()
@@ -243,9 +318,19 @@ class PlaceDialog(QDialog):
     def _finish(self, ref: str | None) -> None:
         self._result = self._form_config(ref)
         self.secret.clear()
-        if self._test_task:
-            self._runner.cancel(self._test_task)
         self.accept()
+
+    def done(self, result: int) -> None:
+        """Accepted or rejected: drop the test and keyring look-up answers; a save in flight
+        finishes (and is taken back, see _on_secret_saved)."""
+        self._closed = True
+        for task in (self._test_task, self._check_task):
+            if task:
+                self._runner.cancel(task)
+        self._test_task = self._check_task = 0
+        if int(result) != int(QDialog.DialogCode.Accepted):
+            self.secret.clear()
+        super().done(result)
 
     def result_config(self) -> PlaceConfig | None:
         return self._result

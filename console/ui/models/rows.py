@@ -1,17 +1,20 @@
 """What the inventory shows for each endpoint and deployment: columns and their values.
 
-Pure functions of domain snapshots, so a refresh can compare row tuples cheaply and
-emit changes only for rows whose shown values differ.
+Pure functions of domain snapshots (no Qt), so they run on the worker that read the
+snapshot: `prepare()` turns an InventorySnapshot into row tuples there, and the GUI thread
+only compares tuples and emits changes for rows whose shown values differ.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
-from console.domain.models import DeploymentStatus, EndpointStatus
+from console.backends.base import InventorySnapshot
+from console.domain.models import DeploymentState, DeploymentStatus, EndpointStatus, Runtime
 
 
 class Col(IntEnum):
@@ -45,39 +48,109 @@ HEADER_TIPS = {
     Col.AGE: "time since creation",
 }
 STATE_RANK = {"Failed": 5, "Degraded": 4, "Deleting": 3, "Creating": 2, "Ready": 1}
+# Plain strings of the enums: `member.value` goes through a descriptor, far slower than a dict.
+_TEXT: dict[Any, str] = {m: str(m.value) for m in (*DeploymentState, *Runtime)}
 
-# A row: the values of the columns, the created time as epoch seconds last.
+# A row: the values of the columns, the created time as epoch seconds, then the tooltip text.
 Row = tuple[Any, ...]
+
+
+def deployment_row(dep: DeploymentStatus, endpoint: EndpointStatus | None) -> Row:
+    traffic = endpoint.traffic.get(dep.name, 0) if endpoint else 0
+    mirror = endpoint.mirror.get(dep.name, 0) if endpoint else 0
+    model = dep.model
+    return (
+        dep.name, f"{model.name}:{model.version}", _TEXT.get(dep.runtime) or str(dep.runtime),
+        (dep.replicas_ready, dep.replicas_desired), _TEXT.get(dep.state) or str(dep.state), traffic, mirror, "",
+        dep.created.timestamp(), dep.reason,
+    )
+
+
+def endpoint_row(ep: EndpointStatus, deployment_rows: tuple[Row, ...] | None = None) -> Row:
+    """The endpoint's row; its deployments' rows are used when given (they hold the same facts)."""
+    rows = deployment_rows if deployment_rows is not None else tuple(deployment_row(d, ep) for d in ep.deployments)
+    ready = desired = 0
+    runtimes: set[str] = set()
+    live: list[str] = []
+    every: list[str] = []
+    for row in rows:
+        replicas = row[Col.REPLICAS]
+        ready += replicas[0]
+        desired += replicas[1]
+        runtimes.add(row[Col.RUNTIME])
+        every.append(row[Col.STATE])
+        if row[Col.TRAFFIC] > 0:
+            live.append(row[Col.STATE])
+    states = live or every
+    state = max(states, key=lambda s: STATE_RANK.get(s, 0)) if states else "no deployments"
+    if ep.applied_revision != ep.revision:
+        state = f"{state}, applying r{ep.revision}"
+    reason = f"revision {ep.revision}" + (" · production" if ep.production else "")
+    count = len(rows)
+    return (
+        ep.name, f"{count} deployment{'s' if count != 1 else ''}", ", ".join(sorted(runtimes)),
+        (ready, desired), state, sum(ep.traffic.values()), sum(ep.mirror.values()), ep.scoring_uri,
+        _epoch(ep.created), reason,
+    )
 
 
 def _epoch(value: datetime) -> float:
     return value.timestamp()
 
 
-def deployment_row(dep: DeploymentStatus, endpoint: EndpointStatus | None) -> Row:
-    traffic = endpoint.traffic.get(dep.name, 0) if endpoint else 0
-    mirror = endpoint.mirror.get(dep.name, 0) if endpoint else 0
-    return (
-        dep.name, f"{dep.model.name}:{dep.model.version}", dep.runtime.value,
-        (dep.replicas_ready, dep.replicas_desired), dep.state.value, traffic, mirror, "",
-        _epoch(dep.created), dep.reason,
-    )
+# ---------------------------------------------------------------- prepared snapshots
 
 
-def endpoint_row(ep: EndpointStatus) -> Row:
-    deps = ep.deployments
-    ready = sum(d.replicas_ready for d in deps)
-    desired = sum(d.replicas_desired for d in deps)
-    states = [d.state.value for d in deps if ep.traffic.get(d.name, 0) > 0] or [d.state.value for d in deps]
-    state = max(states, key=lambda s: STATE_RANK.get(s, 0)) if states else "no deployments"
-    if ep.applied_revision != ep.revision:
-        state = f"{state}, applying r{ep.revision}"
-    runtimes = ", ".join(sorted({d.runtime.value for d in deps}))
-    reason = f"revision {ep.revision}" + (" · production" if ep.production else "")
-    return (
-        ep.name, f"{len(deps)} deployment{'s' if len(deps) != 1 else ''}", runtimes, (ready, desired), state,
-        sum(ep.traffic.values()), sum(ep.mirror.values()), ep.scoring_uri, _epoch(ep.created), reason,
-    )
+@dataclass(frozen=True, slots=True)
+class EndpointRows:
+    """One endpoint's row and its deployments' rows (in the snapshot's order).
+
+    `fingerprint` hashes every row of the endpoint, here on the worker: when it equals the
+    one shown, nothing under the endpoint changed and the GUI thread skips the endpoint with
+    one integer comparison (comparing the rows themselves means touching every tuple, which
+    is memory-bound at 10,000 rows). Python's 64-bit tuple hash makes a false "unchanged"
+    about 2^-64 per endpoint and refresh, and the next change of the endpoint corrects it.
+    """
+
+    endpoint: EndpointStatus
+    row: Row
+    deployments: tuple[tuple[str, Row], ...]
+    fingerprint: int
+
+    @property
+    def name(self) -> str:
+        return self.endpoint.name
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedInventory:
+    """An InventorySnapshot with the rows it shows, computed off the GUI thread."""
+
+    snapshot: InventorySnapshot
+    endpoints: tuple[EndpointRows, ...]
+
+    @property
+    def place_id(self) -> str:
+        return self.snapshot.place_id
+
+    @property
+    def read_at(self) -> float:
+        return self.snapshot.read_at
+
+
+def endpoint_rows(ep: EndpointStatus) -> EndpointRows:
+    dep_rows = tuple(deployment_row(d, ep) for d in ep.deployments)
+    row = endpoint_row(ep, dep_rows)
+    deps = tuple((r[Col.NAME], r) for r in dep_rows)
+    return EndpointRows(ep, row, deps, hash((row, dep_rows)))
+
+
+def prepare(snapshot: InventorySnapshot) -> PreparedInventory:
+    """The rows of `snapshot`; pure, so a worker computes them next to the read."""
+    return PreparedInventory(snapshot, tuple(endpoint_rows(ep) for ep in snapshot.endpoints))
+
+
+# ---------------------------------------------------------------- shown values
 
 
 def display(row: Row, col: int, now: float | None = None) -> str:
