@@ -45,6 +45,8 @@ mkdir -m 700 "$tmp/data" "$tmp/config" "$tmp/runtime"
 export XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" XDG_RUNTIME_DIR="$tmp/runtime"
 # Tests choose their platform: offscreen for widgets, xcb on this Xvfb display for screenshots.
 unset QT_QPA_PLATFORM
+# The credential tests must meet a real Secret Service here, not skip.
+export SWITCHBOARD_REQUIRE_KEYRING=1
 dbus-run-session -- sh -c '
     printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null &&
     exec xvfb-run -a -s "-screen 0 1600x1000x24" python -m pytest "$@"

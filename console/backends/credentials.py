@@ -102,6 +102,6 @@ class CredentialStore:
         try:
             self._keyring().delete_password(self.service, ref)
         except keyring.errors.PasswordDeleteError:
-            pass
+            pass  # nothing stored under `ref`: already gone is what was asked for
         except keyring.errors.KeyringError as exc:
             raise KeyringUnavailable(f"the keyring could not delete the secret: {exc}") from exc

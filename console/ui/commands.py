@@ -5,9 +5,11 @@ endpoint and deployment as a jump, each followed by its own actions.
   endpoint    copy scoring URI, refresh, show revision history, show audit events
   deployment  copy model name:version, copy details, refresh
 
-Item entries are cached until a place, endpoint or deployment appears or goes away; an
-action looks its item up when it runs, so it acts on the current state (or says the item
-is gone) rather than on the state when the palette was built.
+Each endpoint's and deployment's entries form one PaletteGroup, made only when the query
+matches it (10,000 deployments would otherwise mean 45,000 entries to build per change);
+the groups are cached until a place, endpoint or deployment appears or goes away. An action
+looks its item up when it runs, so it acts on the current state (or says the item is gone)
+rather than on the state when the palette was built.
 """
 
 from __future__ import annotations
@@ -20,13 +22,17 @@ from PySide6.QtGui import QGuiApplication
 from console.backends.base import PlaceKind
 from console.backends.places import PlaceConfig
 from console.domain.models import DeploymentStatus, EndpointStatus
-from console.ui.models.palette import PaletteEntry
+from console.ui.models.palette import PaletteEntry, PaletteGroup
 from console.ui.models.tables import split_text
 
 if TYPE_CHECKING:
     from console.ui.main_window import MainWindow
 
 HISTORY_TAB, AUDIT_TAB = 0, 1
+# Every fixed word of the entries' titles and details below, for their groups' search texts.
+ENDPOINT_WORDS = "copy scoring uri refresh read and the history again · show revision history audit events endpoint at"
+DEPLOYMENT_WORDS = ("copy model name:version details model, runtime, replicas, state, traffic · refresh read again "
+                    "deployment of")
 
 
 class Commands:
@@ -34,15 +40,22 @@ class Commands:
         self.window = window
         self.console = window.console
         self._cache_key: tuple[Any, ...] | None = None
-        self._items: list[PaletteEntry] = []
+        self._items: list[PaletteEntry | PaletteGroup] = []
 
     # ------------------------------------------------------------ entries
-    def entries(self) -> list[PaletteEntry]:
-        actions = [PaletteEntry("action", a.text().replace("&", ""), a.toolTip(), a.trigger, a.shortcut().toString())
-                   for a in self.window.window_actions.values()]
-        return actions + self.item_entries()
+    def entries(self) -> list[PaletteEntry | PaletteGroup]:
+        """The window's actions, then every item's group of entries (made when matched)."""
+        actions: list[PaletteEntry | PaletteGroup] = [
+            PaletteEntry("action", a.text().replace("&", ""), a.toolTip(), a.trigger, a.shortcut().toString())
+            for a in self.window.window_actions.values()]
+        return actions + self.item_groups()
 
-    def item_entries(self) -> list[PaletteEntry]:
+    def all_entries(self) -> list[PaletteEntry]:
+        """Every entry, each group made (for a look at all of them, not for the palette)."""
+        return [e for item in self.entries()
+                for e in (item.entries() if isinstance(item, PaletteGroup) else (item,))]
+
+    def item_groups(self) -> list[PaletteEntry | PaletteGroup]:
         places = self.console.places_model.places()
         key = (self.console.inventory_model.structure_version, tuple((p.id, p.name, p.auto) for p in places))
         if key != self._cache_key:
@@ -50,18 +63,20 @@ class Commands:
             self._cache_key = key
         return self._items
 
-    def _build(self, places: list[PlaceConfig]) -> list[PaletteEntry]:
+    def _build(self, places: list[PlaceConfig]) -> list[PaletteEntry | PaletteGroup]:
         names = {p.id: p.name for p in places}
-        entries: list[PaletteEntry] = []
-        for config in places:
-            entries.extend(self._place_entries(config))
+        items: list[PaletteEntry | PaletteGroup] = []
+        for config in places:  # a few: their entries are made now
+            items.extend(self._place_entries(config))
         for kind, key in self.console.inventory_model.walk():
             place_name = names.get(key[0], key[0])
             if kind == "endpoint":
-                entries.extend(self._endpoint_entries(key[0], key[1], place_name))
+                items.append(PaletteGroup(f"endpoint {key[1]} {place_name} {ENDPOINT_WORDS}".lower(),
+                                          partial(self._endpoint_entries, key[0], key[1], place_name)))
             elif kind == "deployment":
-                entries.extend(self._deployment_entries(key[0], key[1], key[2], place_name))
-        return entries
+                items.append(PaletteGroup(f"deployment {key[2]} {key[1]} · {place_name} {DEPLOYMENT_WORDS}".lower(),
+                                          partial(self._deployment_entries, key[0], key[1], key[2], place_name)))
+        return items
 
     def _place_entries(self, config: PlaceConfig) -> list[PaletteEntry]:
         where = config.state_dir or config.url or config.context or ""

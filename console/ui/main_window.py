@@ -234,10 +234,11 @@ class MainWindow(QMainWindow):
         return self.place_flows.remove(place_id or self.selected_place)
 
     def palette_entries(self) -> list[PaletteEntry]:
-        return self.commands.entries()
+        """Every entry the palette offers now (the palette itself makes them as they match)."""
+        return self.commands.all_entries()
 
     def open_palette(self) -> None:
-        self.command_palette.open_with(self.palette_entries())
+        self.command_palette.open_with(self.commands.entries())
 
     # ------------------------------------------------------------ settings
     def restore_settings(self) -> None:
@@ -252,7 +253,9 @@ class MainWindow(QMainWindow):
                 restore(value)
         try:
             last = json.loads(str(self.settings.value("lastSelection") or "null"))
-        except ValueError:
+        except ValueError as exc:
+            self.console.sink.report(f"the saved selection in {self.settings.fileName()} was not restored: {exc}",
+                                     "warning", "settings")
             last = None
         if isinstance(last, list) and last and all(isinstance(x, str) for x in last):
             self._pending_selection = (last[0], last[1] if len(last) > 1 else None, last[2] if len(last) > 2 else None)

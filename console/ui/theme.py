@@ -52,7 +52,7 @@ class SystemTheme(QObject):
         self._app = app
         self.dark = is_dark(app)
         apply_palette(app, self.dark)
-        pass
+        app.styleHints().colorSchemeChanged.connect(self._on_hints_color_scheme_changed)
 
     def _on_hints_color_scheme_changed(self, scheme: Qt.ColorScheme) -> None:
         # The scheme comes with the signal: the platform may change it before colorScheme() says so.

@@ -9,6 +9,7 @@ Run: QT_QPA_PLATFORM=offscreen .venv/bin/python tests/bench/bench_console_invent
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import statistics
@@ -31,7 +32,25 @@ ENDPOINTS, PER_ENDPOINT = 1000, 10
 TOTAL = ENDPOINTS * PER_ENDPOINT
 
 
+class GcTimer:
+    """Time spent in full (generation 2) collections: they stop every thread, the GUI's too."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._start = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._start)
+
+
 def main() -> None:
+    gc_timer = GcTimer()
     app = QApplication(sys.argv[:1])
     rss0 = psutil.Process().memory_info().rss
     first = big_snapshot("synthetic", ENDPOINTS, PER_ENDPOINT)
@@ -60,6 +79,7 @@ def main() -> None:
     model.modelReset.connect(lambda: resets.append(1))
     model.dataChanged.connect(lambda *a: changes.append(1))
     changed: frozenset[int] = frozenset()
+    gc_timer.pauses.clear()
     for _round in range(5):
         fresh = rng.sample(sorted(set(range(TOTAL)) - changed), TOTAL // 100)
         changed = changed | frozenset(fresh)  # exactly 1% differ from the previous snapshot
@@ -85,6 +105,9 @@ def main() -> None:
           f"max {max(prepares) * 1000:.1f} ms")
     print(f"  both, as if on one thread: median {statistics.median(total) * 1000:.1f} ms, "
           f"max {max(total) * 1000:.1f} ms")
+    pauses = gc_timer.pauses
+    print(f"  full GC collections during the 5 rounds (snapshot building included): {len(pauses)}"
+          + (f", {max(pauses) * 1000:.0f} ms the longest" if pauses else ""))
     print(f"  {len(changes)} dataChanged, 0 resets; selection kept; scroll {scroll} -> "
           f"{view.tree.verticalScrollBar().value()}")
     print(f"memory: RSS {rss_loaded / 2**20:.0f} MiB after loading ({(rss_loaded - rss0) / 2**20:.0f} MiB for the "

@@ -9,8 +9,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from collections.abc import Iterator
 
 import pytest
+from PySide6.QtCore import QSettings
 
+from console.backends.credentials import CredentialStore
+from console.backends.places import PlacesStore
+from console.ui.controller import Console, engine_place_id
+from console.ui.errors import ErrorSink
+from console.ui.main_window import MainWindow
 from console.ui.tasks import TaskRunner
+from tests.gui.fakes import FakeFactory, MemoryKeyring
 
 
 @pytest.fixture
@@ -20,3 +27,31 @@ def runner(qtbot) -> Iterator[TaskRunner]:
     yield tasks
     assert tasks.shutdown(timeout_s=5.0), "a worker thread was still busy after the test"
     assert tasks.active_threads() == 0
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, qtbot):
+    """Main windows on fake places: env["make"]() gives (console, window); see fakes.start_window."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    factory = FakeFactory()
+    state_dir = tmp_path / "state"
+    place_id = engine_place_id(state_dir)
+
+    runners: list[TaskRunner] = []
+
+    def make(settings_name="console.ini"):
+        runner = TaskRunner(max_threads=4)
+        runners.append(runner)
+        sink = ErrorSink()
+        console = Console(runner, sink, CredentialStore(backend=MemoryKeyring()), PlacesStore(tmp_path / "config"),
+                          backend_factory=factory)
+        window = MainWindow(console, QSettings(str(tmp_path / settings_name), QSettings.Format.IniFormat))
+        qtbot.addWidget(window)
+        return console, window
+
+    yield {"make": make, "factory": factory, "state_dir": state_dir, "place_id": place_id, "tmp": tmp_path}
+    for backend in factory.backends.values():
+        if backend.gate is not None:
+            backend.gate.set()
+    for runner in runners:
+        assert runner.shutdown(timeout_s=5.0), "a worker was still busy after the test"

@@ -6,7 +6,7 @@ import threading
 import time
 from dataclasses import replace
 
-from console.backends.base import InventorySnapshot, ProbeResult, Unreachable
+from console.backends.base import InventorySnapshot, PlaceKind, ProbeResult, Unreachable
 from console.backends.places import PlaceConfig
 from console.domain.models import AuditEvent, Revision
 from tests.gui.factories import audit_events, demo_snapshot, revisions
@@ -26,9 +26,12 @@ class FakeBackend:
         self.closed = False
         self.revision_list: list[Revision] = revisions()
         self.events: list[AuditEvent] = audit_events()
+        self.probe_result = ProbeResult(True, "fake answered")
+        self.probes = 0
 
     def probe(self) -> ProbeResult:
-        return ProbeResult(True, "fake answered")
+        self.probes += 1
+        return self.probe_result
 
     def inventory(self) -> InventorySnapshot:
         if self.gate is not None:
@@ -81,3 +84,46 @@ class MemoryKeyring:
 
     def delete_password(self, service: str, user: str) -> None:
         self.items.pop((service, user), None)
+
+
+class PromptingKeyring(MemoryKeyring):
+    """A keyring whose calls wait like an unlock prompt (until `answer` is set) and note the
+    thread they ran on."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        super().__init__()
+        self.answer = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.fail = fail
+        self.deleted: list[str] = []
+
+    @property
+    def priority(self):
+        self.threads.append(threading.current_thread())
+        return 5
+
+    def set_password(self, service, user, secret):
+        self.threads.append(threading.current_thread())
+        self.answer.wait(30)
+        if self.fail is not None:
+            raise self.fail
+        super().set_password(service, user, secret)
+
+    def delete_password(self, service, user):
+        self.threads.append(threading.current_thread())
+        self.deleted.append(user)
+        super().delete_password(service, user)
+
+
+def start_window(env, gate=None):
+    """A shown main window on the local engine place of env (a FakeBackend), reading it."""
+    console, window = env["make"]()
+    if gate is not None:
+        env["factory"].backends[env["place_id"]] = backend = env["factory"](PlaceConfig(
+            id=env["place_id"], kind=PlaceKind.ENGINE, name="x", state_dir=str(env["state_dir"])))
+        backend.gate = gate
+    window.show()
+    console.load(env["state_dir"])
+    window._on_console_places_changed()
+    console.monitors[env["place_id"]].start()
+    return console, window

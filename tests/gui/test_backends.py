@@ -73,8 +73,19 @@ def test_kube_contexts_are_read_from_every_kubeconfig(tmp_path):
     one.write_text("contexts:\n- name: prod\n  context: {cluster: c1}\n- name: staging\n")
     two.write_text("contexts:\n- name: prod\n- name: kind-local\n")
     (tmp_path / "bad").write_text(": not yaml [")
-    found = kube_contexts([one, two, tmp_path / "bad", tmp_path / "missing"])
+    problems: list[str] = []
+    found = kube_contexts([one, two, tmp_path / "bad", tmp_path / "missing"], problems=problems)
     assert found == [("prod", str(one)), ("staging", str(one)), ("kind-local", str(two))]
+    assert len(problems) == 1 and problems[0].startswith(f"kubeconfig {tmp_path / 'bad'} skipped")  # missing: normal
+
+
+def test_an_invalid_place_is_skipped_and_named(tmp_path):
+    store = PlacesStore(tmp_path)
+    store.path.write_text(json.dumps({"version": 1, "places": [
+        {"id": "a", "kind": "serving", "name": "ok", "url": "http://h:1"},
+        {"id": "b", "kind": "no-such-kind", "name": "broken"}]}))
+    assert [p.id for p in store.load()] == ["a"]
+    assert len(store.problems) == 1 and "place 2 (broken) skipped" in store.problems[0]
 
 
 def test_url_backend_basic_auth_and_health_paths():

@@ -9,8 +9,8 @@ from PySide6.QtCore import QItemSelectionModel, QSortFilterProxyModel
 
 from console.backends.base import InventorySnapshot
 from console.domain.models import DeploymentState
-from console.ui.models.inventory import KIND_ROLE, STALE_ROLE, InventoryModel
-from console.ui.models.rows import Col
+from console.ui.models.inventory import KIND_ROLE, PAYLOAD_ROLE, STALE_ROLE, InventoryModel
+from console.ui.models.rows import Col, prepare
 from tests.gui.factories import big_snapshot, demo_snapshot, deployment, endpoint
 
 pytestmark = pytest.mark.gui
@@ -109,3 +109,39 @@ def test_state_change_is_visible_and_stale_marker_follows_freshness():
     assert model.index(place.row(), Col.STATE).data() == "stale"
     model.apply_snapshot(demo_snapshot(read_at=1021.0))
     assert v1.data(STALE_ROLE) is False
+
+
+def test_prepared_rows_are_what_the_model_shows_and_payloads_follow():
+    prepared = prepare(demo_snapshot())
+    assert prepared.place_id == "local" and [e.name for e in prepared.endpoints] == ["fraud"]
+    fraud = prepared.endpoints[0]
+    assert [row[Col.NAME] for row in fraud.deployments] == ["fraud-v1", "fraud-v2", "fraud-v3"]
+    assert fraud.fingerprint == prepare(demo_snapshot()).endpoints[0].fingerprint  # same facts, same hash
+    model = _model()
+    model.apply_snapshot(prepared)
+    v2 = model.find("local", "fraud", "fraud-v2")
+    assert model.index(v2.row(), Col.TRAFFIC, v2.parent()).data() == "10"
+    assert v2.data(PAYLOAD_ROLE) == fraud.endpoint.deployments[1]
+    assert model.deployment("local", "fraud", "fraud-v2") == fraud.endpoint.deployments[1]
+    assert model.endpoint("local", "fraud") is fraud.endpoint
+
+
+def test_fresh_data_after_stale_repaints_the_rows():
+    model = _model()
+    model.apply_snapshot(big_snapshot("local", 3, 2, read_at=1000.0))
+    model.update_staleness(now=1100.0)
+    changed = []
+    model.dataChanged.connect(lambda a, b, r=None: changed.append((a.data(KIND_ROLE), b.data(KIND_ROLE))))
+    model.apply_snapshot(big_snapshot("local", 3, 2, read_at=1101.0))  # same rows, no longer stale
+    assert ("endpoint", "endpoint") in changed and ("deployment", "deployment") in changed
+    assert not model.is_stale("local")
+
+
+def test_structure_version_moves_only_with_inserts_and_removes():
+    model = _model()
+    model.apply_snapshot(big_snapshot("local", 3, 2))
+    version = model.structure_version
+    model.apply_snapshot(big_snapshot("local", 3, 2, changed=frozenset({1})))
+    assert model.structure_version == version
+    model.apply_snapshot(big_snapshot("local", 2, 2))
+    assert model.structure_version > version

@@ -8,62 +8,22 @@ import time
 from dataclasses import replace
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QAbstractButton, QApplication, QWidget
+from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QMessageBox, QWidget
 
 from console.backends.base import PlaceKind
 from console.backends.credentials import CredentialStore
-from console.backends.places import PlaceConfig, PlacesStore
-from console.ui.controller import Console, engine_place_id
-from console.ui.errors import ErrorSink
-from console.ui.main_window import MainWindow
+from console.backends.places import PlaceConfig
 from console.ui.models.rows import Col
-from console.ui.tasks import TaskRunner
 from tests.gui.factories import big_snapshot
-from tests.gui.fakes import FakeFactory, MemoryKeyring, refused
+from tests.gui.fakes import PromptingKeyring, refused, start_window
 
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch, qtbot):
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
-    factory = FakeFactory()
-    state_dir = tmp_path / "state"
-    place_id = engine_place_id(state_dir)
-
-    runners: list[TaskRunner] = []
-
-    def make(settings_name="console.ini"):
-        runner = TaskRunner(max_threads=4)
-        runners.append(runner)
-        sink = ErrorSink()
-        console = Console(runner, sink, CredentialStore(backend=MemoryKeyring()), PlacesStore(tmp_path / "config"),
-                          backend_factory=factory)
-        window = MainWindow(console, QSettings(str(tmp_path / settings_name), QSettings.Format.IniFormat))
-        qtbot.addWidget(window)
-        return console, window
-
-    yield {"make": make, "factory": factory, "state_dir": state_dir, "place_id": place_id, "tmp": tmp_path}
-    for backend in factory.backends.values():
-        if backend.gate is not None:
-            backend.gate.set()
-    for runner in runners:
-        assert runner.shutdown(timeout_s=5.0), "a worker was still busy after the test"
-
-
 def _start(env, qtbot, gate=None):
-    console, window = env["make"]()
-    if gate is not None:
-        env["factory"].backends[env["place_id"]] = backend = env["factory"](PlaceConfig(
-            id=env["place_id"], kind=PlaceKind.ENGINE, name="x", state_dir=str(env["state_dir"])))
-        backend.gate = gate
-    window.show()
-    console.load(env["state_dir"])
-    window._on_console_places_changed()
-    console.monitors[env["place_id"]].start()
-    return console, window
+    return start_window(env, gate)
 
 
 def test_window_appears_before_any_answer_then_fills_in(env, qtbot):
@@ -203,18 +163,41 @@ def test_settings_persist_geometry_header_and_selection(env, qtbot):
     console2.shutdown()
 
 
+def _unnamed(top: QWidget) -> list[str]:
+    """Visible widgets a person can reach (focus or click) with neither an accessible name nor text."""
+    found = []
+    for widget in [top, *top.findChildren(QWidget)]:
+        reachable = widget.focusPolicy() != Qt.FocusPolicy.NoFocus or isinstance(widget, QAbstractButton)
+        text = widget.text() if isinstance(widget, QAbstractButton | QLabel) else ""
+        if widget.isVisible() and reachable and not (widget.accessibleName() or text):
+            found.append(f"{type(widget).__name__} {widget.objectName()!r}")
+    return found
+
+
 def test_every_action_has_shortcut_and_tip_and_widgets_have_accessible_names(env, qtbot):
     console, window = _start(env, qtbot)
     for name, action in window.window_actions.items():
         assert not action.shortcut().isEmpty(), name
         assert action.toolTip(), name
-    for cls in (QAbstractButton,):
-        for widget in window.findChildren(cls):
-            if widget.isVisible():
-                assert widget.accessibleName() or widget.text(), widget.objectName()
+    window.select_when_available(env["place_id"], "fraud")
+    qtbot.waitUntil(lambda: window.endpoint_view.endpoint is not None, timeout=5000)
+    window.messages_dock.show()
+    assert _unnamed(window) == []
     for name in ("placesTree", "inventoryTree", "inventoryFilter", "endpointDeployments", "revisionHistory",
-                 "auditEvents", "statusPlaceHealth", "statusLastRefresh"):
+                 "auditEvents", "statusPlaceHealth", "statusLastRefresh", "historyTabs", "messagesList"):
         assert window.findChild(QWidget, name).accessibleName(), name
+    window.open_palette()
+    assert _unnamed(window.command_palette) == []
+    window.command_palette.reject()
+    dialog = window.add_place()
+    dialog.kind.setCurrentIndex(dialog.kind.findData(PlaceKind.SERVING))
+    dialog.auth.setCurrentIndex(dialog.auth.findData("basic"))
+    assert _unnamed(dialog) == []
+    dialog.reject()
+    console.add_place(PlaceConfig(id="s1", kind=PlaceKind.SERVING, name="vllm", url="http://gpu1:8000"))
+    box = window.remove_place("s1")
+    assert box is not None and _unnamed(box) == []
+    box.reject()
     console.shutdown()
 
 
@@ -223,4 +206,23 @@ def test_errors_reach_the_status_bar_through_the_sink(env, qtbot):
     console.runner.submit(lambda: 1 / 0, name="boom")
     qtbot.waitUntil(lambda: "division by zero" in window.message_label.text(), timeout=5000)
     assert window.messages.count() >= 1
+    console.shutdown()
+
+
+def test_removing_a_place_deletes_its_secret_off_the_gui_thread(env, qtbot):
+    console, window = _start(env, qtbot)
+    keyring = PromptingKeyring()
+    keyring.answer.set()
+    console.credentials = CredentialStore(backend=keyring)
+    keyring.items[("switchboard", "place-s1")] = "tok"
+    console.add_place(PlaceConfig(id="s1", kind=PlaceKind.SERVING, name="vllm", url="http://gpu1:8000",
+                                  auth="bearer", secret_ref="place-s1"))
+    box = window.remove_place("s1")
+    box.button(QMessageBox.StandardButton.No).click()
+    assert console.place("s1") is not None and keyring.items
+    box = window.remove_place("s1")
+    box.button(QMessageBox.StandardButton.Yes).click()
+    assert console.place("s1") is None
+    qtbot.waitUntil(lambda: keyring.items == {}, timeout=5000)
+    assert keyring.deleted == ["place-s1"] and threading.main_thread() not in keyring.threads
     console.shutdown()

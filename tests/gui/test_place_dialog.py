@@ -1,14 +1,20 @@
-"""PlaceDialog: add/edit, Test connection's exact outcome, secrets only in the keyring."""
+"""PlaceDialog: add/edit, Test connection's exact outcome, secrets only in the keyring, and
+every keyring call on a worker (an unlock prompt never blocks the GUI thread)."""
 
 from __future__ import annotations
 
+import threading
+
+import keyring.errors
 import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QDialogButtonBox
 
 from console.backends.base import PlaceKind
 from console.backends.credentials import CredentialStore
 from console.backends.places import PlaceConfig
 from console.ui.dialogs.place import PlaceDialog
-from tests.gui.fakes import MemoryKeyring
+from tests.gui.fakes import MemoryKeyring, PromptingKeyring
 from tests.gui.httpfixtures import free_port, http_server
 
 pytestmark = pytest.mark.gui
@@ -32,6 +38,12 @@ def _dialog(qtbot, runner, credentials, config=None):
     return dialog
 
 
+def _accept(qtbot, dialog):
+    """Press OK and wait for the keyring's answer (saved on a worker)."""
+    with qtbot.waitSignal(dialog.finished, timeout=5000):
+        dialog.buttons.accepted.emit()
+
+
 def _fill_serving(qtbot, dialog, url, token="s3cret-token"):
     dialog.kind.setCurrentIndex(dialog.kind.findData(PlaceKind.SERVING))
     qtbot.keyClicks(dialog.name, "gpu box")
@@ -45,7 +57,7 @@ def test_token_goes_to_the_keyring_and_config_holds_a_reference(qtbot, runner):
     dialog = _dialog(qtbot, runner, CredentialStore(backend=keyring))
     _fill_serving(qtbot, dialog, "http://gpu1:8000")
     assert not dialog.keyring_message.isVisible()
-    dialog.buttons.accepted.emit()
+    _accept(qtbot, dialog)
     config = dialog.result_config()
     assert config is not None and config.kind == PlaceKind.SERVING and config.auth == "bearer"
     assert config.secret_ref == f"place-{config.id}"
@@ -58,11 +70,12 @@ def test_without_keyring_the_dialog_says_so_offers_memory_and_writes_nothing(qtb
     credentials = CredentialStore(backend=FailKeyring())
     dialog = _dialog(qtbot, runner, credentials)
     _fill_serving(qtbot, dialog, "http://gpu1:8000")
-    assert dialog.keyring_message.isVisible()
+    qtbot.waitUntil(dialog.keyring_message.isVisible, timeout=5000)  # looked up on a worker
     assert "No usable OS keyring" in dialog.keyring_message.text()
+    assert not dialog.memory_button.isVisible()  # offered once a save found no keyring
     dialog.buttons.accepted.emit()
+    qtbot.waitUntil(dialog.memory_button.isVisible, timeout=5000)
     assert dialog.result_config() is None and dialog.isVisible()
-    assert dialog.memory_button.isVisible()
     assert "never written to disk in plaintext" in dialog.keyring_message.text()
     dialog.memory_button.click()
     config = dialog.result_config()
@@ -78,7 +91,7 @@ def test_edit_keeps_the_secret_reference_when_no_new_secret_is_typed(qtbot, runn
     dialog = _dialog(qtbot, runner, CredentialStore(backend=keyring), original)
     assert dialog.url.text() == "http://prom:9090" and "keyring" in dialog.secret.placeholderText()
     dialog.name.setText("prom 2")
-    dialog.buttons.accepted.emit()
+    dialog.buttons.accepted.emit()  # no new secret: nothing to save, accepted at once
     assert dialog.result_config() == original.model_copy(update={"name": "prom 2"})
     assert keyring.items == {}
 
@@ -115,3 +128,55 @@ def test_engine_place_test_names_the_missing_engine(qtbot, runner, tmp_path):
     dialog.test_button.click()
     qtbot.waitUntil(lambda: dialog.test_button.isEnabled(), timeout=5000)
     assert "not-running" in dialog.test_result.text() and "engine.json" in dialog.test_result.text()
+
+
+def test_a_keyring_that_prompts_never_blocks_the_gui_thread(qtbot, runner):
+    keyring = PromptingKeyring()
+    dialog = _dialog(qtbot, runner, CredentialStore(backend=keyring))
+    _fill_serving(qtbot, dialog, "http://gpu1:8000")
+    ticks: list[int] = []
+    timer = QTimer(dialog)
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start()
+    dialog.buttons.accepted.emit()
+    assert dialog.isVisible() and dialog.result_config() is None
+    assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+    assert "Saving the secret" in dialog.test_result.text()
+    qtbot.waitUntil(lambda: len(ticks) >= 10, timeout=3000)  # the GUI thread runs while the keyring waits
+    with qtbot.waitSignal(dialog.accepted, timeout=5000):
+        keyring.answer.set()
+    config = dialog.result_config()
+    assert config is not None and keyring.items == {("switchboard", config.secret_ref): "s3cret-token"}
+    assert keyring.threads and threading.main_thread() not in keyring.threads
+
+
+def test_a_keyring_that_refuses_offers_memory(qtbot, runner):
+    keyring = PromptingKeyring(fail=keyring_errors_locked())
+    keyring.answer.set()
+    credentials = CredentialStore(backend=keyring)
+    dialog = _dialog(qtbot, runner, credentials)
+    _fill_serving(qtbot, dialog, "http://gpu1:8000")
+    dialog.buttons.accepted.emit()
+    qtbot.waitUntil(dialog.memory_button.isVisible, timeout=5000)
+    assert "the keyring refused to store the secret: locked" in dialog.keyring_message.text()
+    assert dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+    dialog.memory_button.click()
+    assert credentials.in_memory(dialog.result_config().secret_ref) and keyring.items == {}
+
+
+def keyring_errors_locked():
+    return keyring.errors.KeyringLocked("locked")
+
+
+def test_cancel_while_saving_takes_the_new_secret_back(qtbot, runner):
+    keyring = PromptingKeyring()
+    dialog = _dialog(qtbot, runner, CredentialStore(backend=keyring))
+    _fill_serving(qtbot, dialog, "http://gpu1:8000")
+    dialog.buttons.accepted.emit()
+    dialog.reject()
+    assert dialog.result_config() is None
+    keyring.answer.set()
+    qtbot.waitUntil(lambda: bool(keyring.deleted), timeout=5000)
+    assert keyring.items == {}
+    assert keyring.deleted == [f"place-{dialog.place_id}"]

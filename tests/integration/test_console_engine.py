@@ -1,5 +1,6 @@
-"""The console against a real engine process: inventory, health through an outage, and a
-hanging backend that neither blocks the GUI thread nor slows quitting."""
+"""The console against a real engine process: inventory, health through an outage, an
+unreachable place beside a connected one, and a hanging backend that neither blocks the GUI
+thread nor slows quitting."""
 
 from __future__ import annotations
 
@@ -16,17 +17,19 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 
+from console.backends.base import PlaceKind, Unreachable
 from console.backends.credentials import CredentialStore
-from console.backends.engine import EngineBackend
-from console.backends.places import PlacesStore
+from console.backends.engine import EngineBackend, read_engine_file
+from console.backends.places import PlaceConfig, PlacesStore
 from console.ui.controller import Console, engine_place_id
 from console.ui.errors import ErrorSink
+from console.ui.main_window import MainWindow
 from console.ui.models.rows import Col
 from console.ui.tasks import TaskRunner
 from tests.gui.fakes import MemoryKeyring
-from tests.gui.httpfixtures import silent_server
+from tests.gui.httpfixtures import free_port, silent_server
 from tests.harness import ROOT, start_engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.gui]
@@ -91,6 +94,69 @@ def test_stopped_engine_is_unreachable_within_freshness_and_recovers(tmp_path, c
         assert not console.inventory_model.is_stale(pid)
     finally:
         engine.stop()
+
+
+def test_an_unreachable_place_never_holds_up_a_connected_one(demo_engine, tmp_path, monkeypatch, qtbot):
+    """A real engine, an engine place on a state dir where no engine runs, and a serving host
+    on a closed port: the real one is connected with its inventory and keeps refreshing; the
+    others show unreachable with their exact errors; the GUI thread keeps ticking throughout."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    empty_dir = tmp_path / "no-engine-here"
+    empty_dir.mkdir()
+    port = free_port()
+    config_dir = tmp_path / "config"
+    PlacesStore(config_dir).save([
+        PlaceConfig(id="ghost", kind=PlaceKind.ENGINE, name="Ghost engine", state_dir=str(empty_dir)),
+        PlaceConfig(id="closed", kind=PlaceKind.SERVING, name="Closed host", url=f"http://127.0.0.1:{port}"),
+    ])
+    runner = TaskRunner()
+    console = Console(runner, ErrorSink(), CredentialStore(backend=MemoryKeyring()), PlacesStore(config_dir))
+    window = MainWindow(console, QSettings(str(tmp_path / "console.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start()
+    try:
+        window.show()
+        real = console.load(demo_engine.state_dir)
+        window._on_console_places_changed()
+        for pid in ("ghost", "closed"):
+            console.monitors[pid].backoff_s = console.monitors[pid].backoff_cap_s = 0.2
+        console.monitors[real].start()  # the others started on load
+
+        health = console.places_model.health
+        qtbot.waitUntil(lambda: health("ghost").state == "unreachable" and health("closed").state == "unreachable"
+                        and console.inventory_model.find(real, "fraud", "fraud-v3").isValid(), timeout=20000)
+        assert health(real).state == "connected"
+        with pytest.raises(Unreachable) as missing:
+            read_engine_file(empty_dir)
+        assert health("ghost").error == str(missing.value)
+        assert str(empty_dir) in health("ghost").error and "engine.json missing" in health("ghost").error
+        assert health("closed").error == f"http://127.0.0.1:{port}/health: connection refused (nothing listening)"
+        model = console.inventory_model
+        assert [_row(model, model.find(real, "fraud", d))[Col.STATE] for d in ("fraud-v1", "fraud-v2", "fraud-v3")] \
+            == ["Ready", "Ready", "Ready"]
+        for pid in ("ghost", "closed"):
+            assert _row(model, model.find(pid))[Col.STATE] == "unreachable"
+            assert model.rowCount(model.find(pid)) == 0
+            shown = console.places_model.find(pid)
+            assert shown.siblingAtColumn(1).data().startswith("unreachable, next try in")
+            assert health(pid).error in shown.data(Qt.ItemDataRole.ToolTipRole)
+        # the connected place keeps refreshing while the others keep failing
+        read_at = model.read_at(real)
+        failures = health("ghost").failures
+        qtbot.waitUntil(lambda: model.read_at(real) > read_at and health("ghost").failures > failures,
+                        timeout=10000)
+        assert health(real).state == "connected"
+        window.places.select("closed")
+        assert window.health_label.text().startswith("Closed host: unreachable")
+        assert len(ticks) > 20 and max(b - a for a, b in itertools.pairwise(ticks)) < 0.5
+    finally:
+        timer.stop()
+        window.close()
+        assert console.shutdown(timeout_s=5.0)
 
 
 def test_hanging_backend_does_not_block_the_gui_thread(tmp_path, console, qtbot):

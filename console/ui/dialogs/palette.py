@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QDialog, QLineEdit, QListView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QListView, QVBoxLayout, QWidget
 
-from console.ui.models.palette import ENTRY_ROLE, PaletteEntry, PaletteModel
+from console.ui.models.palette import ENTRY_ROLE, PaletteEntry, PaletteGroup, PaletteModel
 
 _MOVES = {int(Qt.Key.Key_Down): 1, int(Qt.Key.Key_Up): -1, int(Qt.Key.Key_PageDown): 10, int(Qt.Key.Key_PageUp): -10}
 
@@ -32,18 +32,23 @@ class CommandPalette(QDialog):
         self.list.setAccessibleName("Matching entries")
         self.list.setModel(self.model)
         self.list.setUniformItemSizes(True)
+        self.more = QLabel("", self)
+        self.more.setObjectName("paletteMore")
+        self.more.setAccessibleName("More matches")
+        self.more.setEnabled(False)
         layout = QVBoxLayout(self)
         layout.addWidget(self.edit)
         layout.addWidget(self.list)
+        layout.addWidget(self.more)
         self.edit.textChanged.connect(self._on_edit_text_changed)
         self.edit.returnPressed.connect(self.run_current)
         self.list.activated.connect(self._on_list_activated)
         self.edit.installEventFilter(self)
 
-    def open_with(self, entries: Sequence[PaletteEntry]) -> None:
+    def open_with(self, entries: Sequence[PaletteEntry | PaletteGroup]) -> None:
         self.edit.clear()
         self.model.set_entries(entries)
-        self._select_row(0)
+        self._on_model_filtered()
         self.show()
         self.raise_()
         self.activateWindow()
@@ -59,7 +64,13 @@ class CommandPalette(QDialog):
 
     def _on_edit_text_changed(self, text: str) -> None:
         self.model.set_query(text)
+        self._on_model_filtered()
+
+    def _on_model_filtered(self) -> None:
         self._select_row(0)
+        self.more.setText(f"The first {self.model.limit} matches are shown: type to narrow." if self.model.more
+                          else "")
+        self.more.setVisible(self.model.more)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.edit and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):

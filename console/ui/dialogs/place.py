@@ -14,7 +14,6 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -32,6 +31,7 @@ from console.backends.base import Backend, PlaceKind, ProbeResult
 from console.backends.credentials import CredentialStore, KeyringUnavailable
 from console.backends.engine import EngineBackend
 from console.backends.places import PlaceConfig, UrlBackend
+from console.ui.keyring_tasks import KeyringTasks
 from console.ui.tasks import TaskRunner
 
 KINDS = ((PlaceKind.ENGINE, "Local engine"), (PlaceKind.SERVING, "Serving host (by URL)"),
@@ -40,8 +40,6 @@ AUTHS = (("none", "No authentication"), ("bearer", "Bearer token"), ("basic", "U
 
 
 class PlaceDialog(QDialog):
-    sig_keyring_checked = Signal(object)  # the reason there is no usable keyring, or None
-
     def __init__(self, runner: TaskRunner, credentials: CredentialStore, config: PlaceConfig | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -54,12 +52,14 @@ class PlaceDialog(QDialog):
         self.place_id = config.id if config else uuid.uuid4().hex[:12]
         self._result: PlaceConfig | None = None
         self._test_task = 0
-        self._save_task = 0
-        self._check_task = 0
         self._keyring_reason: str | None = None
         self._keyring_checked = False
         self._closed = False
         self._offered = False  # the in-memory offer was made (a save found no keyring)
+        self.keyring = KeyringTasks(runner, credentials, self)
+        self.keyring.sig_keyring_checked.connect(self._on_keyring_checked)
+        self.keyring.sig_secret_saved.connect(self._on_secret_saved)
+        self.keyring.sig_secret_save_failed.connect(self._on_secret_save_failed)
 
         self.kind = QComboBox(self)
         for kind, label in KINDS:
@@ -152,17 +152,13 @@ class PlaceDialog(QDialog):
             self.memory_button.setVisible(False)
         elif self._keyring_checked:
             self._on_keyring_checked(self._keyring_reason)
-        elif not self._check_task:
-            self._check_task = self._runner.submit(self._credentials.unavailable_reason,
-                                                   on_done=self._on_keyring_checked,
-                                                   on_error=lambda error: self._on_keyring_checked(str(error)),
-                                                   name="look for the OS keyring")
+        else:
+            self.keyring.check()
 
     def needs_secret(self) -> bool:
         return bool(self.kind.currentData() != PlaceKind.ENGINE and self.auth.currentData() != "none")
 
     def _on_keyring_checked(self, reason: str | None) -> None:
-        self._check_task = 0
         self._keyring_checked = True
         self._keyring_reason = reason
         if self._closed:
@@ -172,7 +168,6 @@ class PlaceDialog(QDialog):
         elif not reason:
             self.keyring_message.setVisible(False)
             self.memory_button.setVisible(False)
-        self.sig_keyring_checked.emit(reason)
 
     def _show_keyring_problem(self, reason: str, offer: bool) -> None:
         text = f"No usable OS keyring: {reason}. Secrets are never written to disk in plaintext."
@@ -253,57 +248,37 @@ class PlaceDialog(QDialog):
         return f"place-{self.place_id}"
 
     def _on_buttons_accepted(self) -> None:
-        if self._save_task:
+        if self.keyring.saving():
             return  # a save is already on its way
         problems = self.problems()
         if problems:
             self.test_result.setText("; ".join(problems).capitalize())
             return
         secret = self.secret.text()
-        ref: str | None = self._original.secret_ref if self._original else None
         if self.needs_secret() and secret:
-            self._save_secret(self._secret_ref(), secret)
+            # On a worker; OK waits for it while the dialog and the console stay live.
+            self._set_saving(True)
+            self.keyring.save(self._secret_ref(), secret)
             return
-        self._finish(ref)
-
-    def _save_secret(self, ref: str, secret: str) -> None:
-        """On a worker; OK waits (the rest of the dialog and the console stay live)."""
-        self._set_saving(True)
-        self._save_task = self._runner.submit(
-            self._credentials.save, ref, secret, on_done=lambda _none: self._on_secret_saved(ref),
-            on_error=lambda error: self._on_secret_save_failed(ref, error), name="save the secret to the keyring")
+        self._finish(self._original.secret_ref if self._original else None)
 
     def _set_saving(self, saving: bool) -> None:
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         if ok is not None:
             ok.setEnabled(not saving)
         self.secret.setReadOnly(saving)
-        if saving:
-            self.test_result.setText("Saving the secret in the OS keyring (it may ask to be unlocked)…")
+        self.test_result.setText("Saving the secret in the OS keyring (it may ask to be unlocked)…" if saving else "")
 
     def _on_secret_saved(self, ref: str) -> None:
-        self._save_task = 0
-        if self._closed:
-            # Cancelled while the keyring was busy: no place refers to a new secret, so take it back.
-            if not (self._original and self._original.secret_ref == ref):
-                self._runner.submit(self._credentials.delete, ref, name="delete an abandoned secret")
-            return
         self._set_saving(False)
-        self.test_result.setText("")
         self._finish(ref)
 
-    def _on_secret_save_failed(self, ref: str, error: BaseException) -> None:
-        self._save_task = 0
-        if self._closed:
-            return
+    def _on_secret_save_failed(self, _ref: str, error: BaseException) -> None:
         self._set_saving(False)
         if isinstance(error, KeyringUnavailable):
             # Newer than any look-up still on its way: that answer must not hide this one.
-            if self._check_task:
-                self._runner.cancel(self._check_task)
-                self._check_task = 0
+            self.keyring.cancel_check()
             self._keyring_checked, self._keyring_reason = True, str(error)
-            self.test_result.setText("")
             self._show_keyring_problem(str(error), offer=True)
         else:
             self.test_result.setText(f"The secret could not be saved: {error}")
@@ -321,13 +296,14 @@ class PlaceDialog(QDialog):
         self.accept()
 
     def done(self, result: int) -> None:
-        """Accepted or rejected: drop the test and keyring look-up answers; a save in flight
-        finishes (and is taken back, see _on_secret_saved)."""
+        """Accepted or rejected: no more answers. A save still in flight when cancelled
+        finishes and its new secret is deleted again, as no place refers to it."""
         self._closed = True
-        for task in (self._test_task, self._check_task):
-            if task:
-                self._runner.cancel(task)
-        self._test_task = self._check_task = 0
+        if self._test_task:
+            self._runner.cancel(self._test_task)
+            self._test_task = 0
+        kept_ref = self._original.secret_ref if self._original else None
+        self.keyring.abandon(take_back=self._secret_ref() != kept_ref)
         if int(result) != int(QDialog.DialogCode.Accepted):
             self.secret.clear()
         super().done(result)

@@ -27,10 +27,11 @@ from console.ui.models.inventory_tree import (
     Node,
     PlaceState,
 )
-from console.ui.models.rows import HEADERS, EndpointRows, PreparedInventory, Row, prepare
+from console.ui.models.rows import HEADERS, Col, EndpointRows, PreparedInventory, Row, prepare
 
 __all__ = ["KEY_ROLE", "KIND_ROLE", "PAYLOAD_ROLE", "SORT_ROLE", "STALE_ROLE", "STATE_COLORS", "InventoryModel"]
 LAST_COL = len(HEADERS) - 1
+NAME = Col.NAME.value
 
 
 class InventoryModel(InventoryTree):
@@ -123,7 +124,8 @@ class InventoryModel(InventoryTree):
     def _endpoint_node(rows: EndpointRows, place: Node) -> Node:
         node = Node("endpoint", (place.key, rows.name), rows.row, place, place.place, rows.endpoint)
         node.fingerprint = rows.fingerprint
-        for i, (name, row) in enumerate(rows.deployments):
+        for i, row in enumerate(rows.deployments):
+            name = row[NAME]
             child = Node("deployment", (place.key, rows.name, name), row, node, place.place)
             child.row = i
             node.children.append(child)
@@ -131,9 +133,10 @@ class InventoryModel(InventoryTree):
         return node
 
     def _apply_deployments(self, node: Node, rows: EndpointRows) -> None:
-        self._remove_missing(node, {name for name, _row in rows.deployments})
+        self._remove_missing(node, {row[NAME] for row in rows.deployments})
         added: list[tuple[str, Row]] = []
-        for name, row in rows.deployments:
+        for row in rows.deployments:
+            name = row[NAME]
             child = node.index_of.get(name)
             if child is None:
                 added.append((name, row))

@@ -2,8 +2,11 @@
 
 Entries are the window's actions, every place, endpoint and deployment (a jump), and each
 item's own actions ("fraud: copy scoring URI"). With 10,000 deployments that is some 45,000
-entries, so the filter runs here in one pass over precomputed search texts rather than
-through a proxy that calls back into Python for every row.
+entries, so:
+- an item's entries come as one PaletteGroup, made only when the group matches (a group's
+  search text holds every word of its entries' search texts);
+- the filter runs here in one pass, not through a proxy calling into Python for every row;
+- at most `limit` matches are shown; `more` says there are others (type to narrow).
 """
 
 from __future__ import annotations
@@ -39,16 +42,34 @@ class PaletteEntry:
         return f"{self.subject}: {self.title}" if self.subject else f"{self.kind}: {self.title}"
 
 
-def matches(entry: PaletteEntry, words: Sequence[str]) -> bool:
+@dataclass(slots=True)
+class PaletteGroup:
+    """One item's entries (its jump and its actions), made on first need. `haystack` must
+    contain every whitespace-separated word of every entry's haystack, so that a query that
+    matches an entry also matches its group (tests check this of the groups Commands builds)."""
+
+    haystack: str
+    make: Callable[[], list[PaletteEntry]]
+    made: list[PaletteEntry] | None = None
+
+    def entries(self) -> list[PaletteEntry]:
+        if self.made is None:
+            self.made = self.make()
+        return self.made
+
+
+def matches(entry: PaletteEntry | PaletteGroup, words: Sequence[str]) -> bool:
     """Every word typed occurs in the entry's kind, subject, title or detail."""
     hay = entry.haystack
     return all(word in hay for word in words)
 
 
 class PaletteModel(QAbstractListModel):
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: Any = None, limit: int = 500) -> None:
         super().__init__(parent)
-        self._entries: list[PaletteEntry] = []
+        self.limit = limit
+        self.more = False  # more entries match than are shown
+        self._entries: list[PaletteEntry | PaletteGroup] = []
         self._shown: list[PaletteEntry] = []
         self._words: list[str] = []
 
@@ -70,7 +91,7 @@ class PaletteModel(QAbstractListModel):
             return entry
         return None
 
-    def set_entries(self, entries: Sequence[PaletteEntry]) -> None:
+    def set_entries(self, entries: Sequence[PaletteEntry | PaletteGroup]) -> None:
         """Entries are rebuilt each time the palette opens, so a reset is right here."""
         self.beginResetModel()
         self._entries = list(entries)
@@ -87,10 +108,20 @@ class PaletteModel(QAbstractListModel):
         self.endResetModel()
 
     def _filtered(self) -> list[PaletteEntry]:
-        if not self._words:
-            return list(self._entries)
-        words = self._words
-        return [e for e in self._entries if matches(e, words)]
+        words, limit = self._words, self.limit
+        shown: list[PaletteEntry] = []
+        self.more = False
+        for item in self._entries:
+            if words and not matches(item, words):
+                continue
+            for entry in item.entries() if isinstance(item, PaletteGroup) else (item,):
+                if words and not matches(entry, words):
+                    continue
+                if len(shown) == limit:
+                    self.more = True
+                    return shown
+                shown.append(entry)
+        return shown
 
     def entry(self, row: int) -> PaletteEntry | None:
         return self._shown[row] if 0 <= row < len(self._shown) else None

@@ -114,7 +114,7 @@ class EndpointRows:
 
     endpoint: EndpointStatus
     row: Row
-    deployments: tuple[tuple[str, Row], ...]
+    deployments: tuple[Row, ...]  # each row's name is row[Col.NAME]
     fingerprint: int
 
     @property
@@ -141,8 +141,7 @@ class PreparedInventory:
 def endpoint_rows(ep: EndpointStatus) -> EndpointRows:
     dep_rows = tuple(deployment_row(d, ep) for d in ep.deployments)
     row = endpoint_row(ep, dep_rows)
-    deps = tuple((r[Col.NAME], r) for r in dep_rows)
-    return EndpointRows(ep, row, deps, hash((row, dep_rows)))
+    return EndpointRows(ep, row, dep_rows, hash((row, dep_rows)))
 
 
 def prepare(snapshot: InventorySnapshot) -> PreparedInventory:
