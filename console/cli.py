@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from console import __version__
-from console.backends.base import BackendError, Invalid
+from console.backends.base import BackendError, Conflict, Invalid, Unreachable
 from console.backends.engine import EngineClient
 from console.backends.launcher import default_state_dir
+from console.commands import (
+    cmd_apply,
+    cmd_audit,
+    cmd_delete,
+    cmd_demo,
+    cmd_engine,
+    cmd_logs,
+    cmd_revisions,
+    cmd_rollback,
+    cmd_status,
+    cmd_traffic,
+    split_text,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,155 +93,50 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", parents=[common], help="the demo endpoint")
     dsub = demo.add_subparsers(dest="demo_command", required=True)
     dtraffic = dsub.add_parser("traffic", parents=[common], help="send realistic scoring requests until stopped")
-    dtraffic.add_argument("--rps", type=float, default=20.0)
+    dtraffic.add_argument("--rps", type=_positive, default=20.0, help="requests per second (default 20)")
     dtraffic.add_argument("--endpoint", default="fraud")
     dtraffic.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     return parser
 
 
-def _pairs(items: list[str], what: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not value.strip().lstrip("-").isdigit():
-            raise SystemExit(f"switchboard: {what} {item!r} must look like NAME=INTEGER")
-        out[name.strip()] = int(value)
-    return out
-
-
-def cmd_engine(args: argparse.Namespace, state_dir: Path) -> int:
-    from console.engine.main import main as engine_main
-
-    return engine_main(state_dir, args.host, args.port, args.data_port)
-
-
-def cmd_apply(args: argparse.Namespace, client: EngineClient) -> int:
-    from console.domain.specs import SpecError, parse_specs
-
-    for path in args.file:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SystemExit(f"switchboard apply: cannot read {path}: {exc.strerror}") from None
-        try:
-            parse_specs(text, str(path))  # local check first: errors name document, field and line
-        except SpecError as exc:
-            print("\n".join(exc.problems), file=sys.stderr)
-            return 1
-        result = client.apply_yaml(text, str(path.parent.resolve()))
-        for verb in ("created", "updated", "unchanged"):
-            for name in result.get(verb, []):
-                print(f"{name} {verb}")
-    return 0
-
-
-def cmd_status(args: argparse.Namespace, client: EngineClient) -> int:
-    endpoints = client.request("GET", "/v1/endpoints")
-    if args.json:
-        print(json.dumps(endpoints, indent=2))
-        return 0
-    if not endpoints:
-        print("no endpoints (apply a spec: switchboard apply -f FILE.yaml)")
-    for ep in endpoints:
-        split = ", ".join(f"{k}={v}" for k, v in sorted(ep["traffic"].items())) or "no live traffic"
-        mirror = ", ".join(f"{k}={v}" for k, v in sorted(ep["mirror"].items()) if v)
-        applied = "" if ep["applied_revision"] == ep["revision"] else f" (applied {ep['applied_revision']})"
-        print(f"endpoint {ep['name']}  revision {ep['revision']}{applied}  traffic: {split}"
-              + (f"  mirror: {mirror}" if mirror else ""))
-        print(f"  scoring URI: {ep['scoring_uri']}")
-        if args.keys:
-            key = client.request("GET", f"/v1/endpoints/{ep['name']}/keys")["key"]
-            print(f"  key: {key}")
-        for dep in ep["deployments"]:
-            reason = f"  ({dep['reason']})" if dep["reason"] else ""
-            print(
-                f"  {dep['name']:<20} {dep['model']['name']} v{dep['model']['version']:<6} {dep['runtime']:<9}"
-                f" {dep['replicas_ready']}/{dep['replicas_desired']} ready  {dep['state']}"
-                f"  {ep['traffic'].get(dep['name'], 0)}%{reason}"
-            )
-    return 0
-
-
-def cmd_traffic(args: argparse.Namespace, client: EngineClient) -> int:
-    revision = args.if_match if args.if_match is not None else client.endpoint(args.endpoint).revision
-    result = client.set_traffic(
-        args.endpoint, _pairs(args.weights, "weight"), _pairs(args.mirror, "mirror"),
-        if_match=revision, reason=args.reason,
-    )
-    print(f"endpoint {args.endpoint} now at revision {result.revision}: {result.traffic}")
-    return 0
-
-
-def cmd_rollback(args: argparse.Namespace, client: EngineClient) -> int:
-    revision = client.endpoint(args.endpoint).revision
-    result = client.rollback(args.endpoint, if_match=revision, to_revision=args.to_revision, reason=args.reason)
-    print(f"endpoint {args.endpoint} rolled back: revision {result['revision']} = {result['traffic']}")
-    return 0
-
-
-def cmd_revisions(args: argparse.Namespace, client: EngineClient) -> int:
-    for rev in client.request("GET", f"/v1/endpoints/{args.endpoint}/revisions"):
-        split = ", ".join(f"{k}={v}" for k, v in sorted(rev["traffic"].items()))
-        print(f"{rev['number']:>4}  {rev['time'][:19]}  {rev['actor']:<24} {rev['kind']:<8} {split}  {rev['reason']}")
-    return 0
-
-
-def cmd_delete(args: argparse.Namespace, client: EngineClient) -> int:
-    client.request("DELETE", f"/v1/deployments/{args.deployment}", json={"reason": args.reason},
-                   timeout=60.0)
-    print(f"deployment {args.deployment} drained and deleted")
-    return 0
-
-
-def cmd_logs(args: argparse.Namespace, client: EngineClient) -> int:
-    params: dict[str, Any] = {"tail": args.tail, "follow": str(args.follow).lower()}
-    if args.replica:
-        params["replica"] = args.replica
-    for line in client.stream_lines(f"/v1/deployments/{args.deployment}/logs", params):
-        print(line, flush=True)
-    return 0
-
-
-def cmd_audit(args: argparse.Namespace, state_dir: Path) -> int:
-    from console.domain.audit import first_broken
-    from console.engine.store import Store
-
-    db = state_dir / "state.db"
-    if not db.exists():
-        print(f"switchboard audit: no engine state in {state_dir}", file=sys.stderr)
-        return 2
-    store = Store(db)
-    rows = store.audit_rows()
-    store.close()
-    if args.audit_command == "list":
-        for row in rows:
-            print(json.dumps(row))
-        return 0
-    broken = first_broken(rows)
-    if broken is None:
-        print(f"audit log intact: {len(rows)} events, hash chain verified")
-        return 0
-    print(f"audit log BROKEN at event {broken[0]}: {broken[1]}", file=sys.stderr)
-    return 1
-
-
-def cmd_demo(args: argparse.Namespace, client: EngineClient) -> int:
-    import asyncio
-
-    from console.engine.demo import send_traffic
-
-    key = client.request("GET", f"/v1/endpoints/{args.endpoint}/keys")["key"]
-    data_url = client.request("GET", "/v1/engine")["data_url"]
-    stop = asyncio.Event()
-    print(f"sending {args.rps:g} requests/s to {args.endpoint} at {data_url} (Ctrl+C stops)", flush=True)
+def _positive(text: str) -> float:
     try:
-        counts = asyncio.run(send_traffic(data_url, args.endpoint, key, args.rps, stop, args.duration))
-    except KeyboardInterrupt:
-        return 0
-    print(json.dumps(counts, indent=2))
-    return 0
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 10_000:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 10000, got {text}")
+    return value
 
 
+
+
+def explain(command: str, exc: BackendError, state_dir: Path) -> str:
+    """The error as an operator needs it: what failed, the current state, what to do next."""
+    lines = [f"switchboard {command}: {exc}"]
+    if isinstance(exc, Invalid) and isinstance(exc.detail, list) and len(exc.detail) > 1:
+        lines = [f"switchboard {command}: the engine refused it:"] + [f"  - {p}" for p in exc.detail]
+    if isinstance(exc, Conflict) and isinstance(exc.current, dict):
+        current = exc.current
+        lines.append(
+            f"  current: revision {current.get('revision')}: "
+            f"{split_text(current.get('traffic', {}), current.get('mirror', {}))}"
+        )
+        lines.append("  nothing was changed; read the current state and decide again")
+    if isinstance(exc, Unreachable) and exc.kind == "timeout" and command in MUTATIONS:
+        lines.append("  the outcome is unknown: check with `switchboard revisions` / `switchboard status`")
+    if isinstance(exc, Unreachable) and exc.kind == "not-running" and "switchboard engine" not in str(exc):
+        lines.append(f"  start one with: switchboard engine --state-dir {state_dir}")
+    if isinstance(exc, Unreachable) and exc.kind in ("refused", "protocol"):
+        lines.append(
+            f"  the engine recorded in {state_dir / 'engine.json'} is not answering; "
+            f"start one with: switchboard engine --state-dir {state_dir}"
+        )
+    return "\n".join(lines)
+
+
+MUTATIONS = {"apply", "traffic", "rollback", "delete"}
+CLI_TIMEOUT = 30.0  # a mutation may wait on the engine's lock; the CLI can wait longer than the console
 CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace, EngineClient], int]] = {
     "apply": cmd_apply, "status": cmd_status, "traffic": cmd_traffic, "rollback": cmd_rollback,
     "revisions": cmd_revisions, "delete": cmd_delete, "logs": cmd_logs, "demo": cmd_demo,
@@ -250,13 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "audit":
         return cmd_audit(args, state_dir)
     try:
-        with EngineClient.for_state_dir(state_dir) as client:
+        with EngineClient.for_state_dir(state_dir, timeout=CLI_TIMEOUT) as client:
             return CLIENT_COMMANDS[args.command](args, client)
     except BackendError as exc:
-        print(f"switchboard {args.command}: {exc}", file=sys.stderr)
-        if isinstance(exc, Invalid) and isinstance(exc.detail, list):
-            for problem in exc.detail:
-                print(f"  - {problem}", file=sys.stderr)
+        print(explain(args.command, exc, state_dir), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
