@@ -10,7 +10,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from console.domain.split import split_problems
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="lower-case DNS label")]
@@ -100,6 +102,26 @@ class EndpointSpec(Frozen):
         default_factory=dict, description="initial split, used when the endpoint is created"
     )
     mirror: dict[str, int] = Field(default_factory=dict)
+
+    # Names are checked against the deployments by the engine; the numbers are checked here,
+    # so that an error names this document, the field and its line.
+    @field_validator("traffic")
+    @classmethod
+    def _traffic_weights(cls, value: dict[str, int]) -> dict[str, int]:
+        if value:
+            problems = split_problems(value, {}, set(value))
+            if problems:
+                raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("mirror")
+    @classmethod
+    def _mirror_shares(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        traffic = info.data.get("traffic") or {d: 0 for d in value}
+        problems = [p for p in split_problems(traffic, value, set(traffic) | set(value)) if "mirror" in p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
 
 class Split(Frozen):

@@ -108,7 +108,8 @@ def parse_specs(text: str, source: str = "<spec>") -> list[Spec]:
                 loc = tuple(err["loc"])
                 field = ".".join(str(part) for part in loc) or "(document)"
                 line = _line_of(lines, loc)
-                problems.append(f"{source}: document {index} ({kind}): field '{field}' (line {line}): {err['msg']}")
+                message = str(err["msg"]).removeprefix("Value error, ")
+                problems.append(f"{source}: document {index} ({kind}): field '{field}' (line {line}): {message}")
     if problems:
         raise SpecError(problems)
     if not specs:
