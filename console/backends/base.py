@@ -6,9 +6,13 @@ Backends are Qt-free and synchronous: the console calls them on worker threads
 
 from __future__ import annotations
 
+import re
+import socket
+import ssl
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from console.domain.models import AuditEvent, DeploymentStatus, EndpointStatus, Revision
 
@@ -116,37 +120,112 @@ class SupportsHistory(Protocol):
     def audit(self, since: int = 0) -> list[AuditEvent]: ...
 
 
+# ---------------------------------------------------------------- secrets in URLs
+
+#: query parameters that carry secrets (compared case-insensitively): refused in a place's URL
+SECRET_QUERY_NAMES = frozenset({"token", "access_token", "api_key", "apikey", "key", "password", "secret"})
+REDACTED = "***"
+_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]*[^\s'\"<>.,:;!?)\]]")
+_SECRET_PAIR_IN_TEXT = re.compile(
+    r"(?i)\b(" + "|".join(sorted(SECRET_QUERY_NAMES, key=len, reverse=True)) + r")=([^&\s'\"<>]*[^&\s'\"<>.,:;!?)\]])")
+
+
+def url_secret_problems(url: str) -> list[str]:
+    """Why `url` must not be saved as a place's address: it carries a user name or password
+    (`https://user:pass@host`) or a token-like query parameter (`?token=...`). The sentences
+    name the parameter, never its value."""
+    try:
+        parts = urlsplit(url.strip())
+        userinfo = parts.username is not None or parts.password is not None
+    except ValueError:
+        return []  # not a URL at all: the caller's other checks say so
+    problems = []
+    if userinfo or "@" in parts.netloc:
+        problems.append("the URL must not contain a user name or password (user:password@): choose "
+                        "\"User name and password\" and type them in their fields, so the password goes to the "
+                        "OS keyring")
+    pairs = [*parse_qsl(parts.query, keep_blank_values=True), *parse_qsl(parts.fragment, keep_blank_values=True)]
+    names = sorted({name for name, _value in pairs if name.lower() in SECRET_QUERY_NAMES})
+    if names:
+        listed = ", ".join(f"{name}=" for name in names)
+        problems.append(f"the URL must not carry a secret in its query ({listed}): choose \"Bearer token\" and "
+                        f"type the token in the Token / password field, so it goes to the OS keyring")
+    return problems
+
+
+def redact_url(url: str) -> str:
+    """`url` without its user name and password and with every query value replaced by ***,
+    for error messages and logs: `https://u:p@h/x?token=abc` → `https://h/x?token=***`."""
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return _SECRET_PAIR_IN_TEXT.sub(rf"\1={REDACTED}", url.split("?", 1)[0])
+    query = "&".join(f"{pair.split('=', 1)[0]}={REDACTED}" if "=" in pair else pair
+                     for pair in parts.query.split("&")) if parts.query else ""
+    return urlunsplit((parts.scheme, host, parts.path, query, ""))
+
+
+def redact_text(text: str) -> str:
+    """`text` with every URL in it redacted (redact_url) and any `token=...`-like pair hidden."""
+    return _SECRET_PAIR_IN_TEXT.sub(rf"\1={REDACTED}", _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text))
+
+
 # ---------------------------------------------------------------- HTTP error mapping
 
 
-def unreachable_from(exc: BaseException, url: str) -> Unreachable:
-    """Name the exact failure of an HTTP transport error: DNS, refused, TLS, timeout."""
-    import ssl
-
-    import httpx
-
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it was raised from (httpx → httpcore → ssl / socket errors)."""
     chain: list[BaseException] = []
     cur: BaseException | None = exc
-    while cur is not None and len(chain) < 8:
+    while cur is not None and cur not in chain and len(chain) < 10:
         chain.append(cur)
         cur = cur.__cause__ or cur.__context__
-    text = " ".join(str(e) for e in chain).lower()
-    if isinstance(exc, httpx.TimeoutException):
-        phase = "connecting" if isinstance(exc, httpx.ConnectTimeout) else "waiting for an answer"
-        return Unreachable(f"{url}: timed out {phase}", kind="timeout")
-    if any(isinstance(e, ssl.SSLError) for e in chain) or "certificate" in text or "ssl" in text:
-        return Unreachable(f"{url}: TLS failed: {chain[-1]}", kind="tls")
-    if "name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text \
-            or "temporary failure in name resolution" in text or "no address associated" in text:
-        return Unreachable(f"{url}: DNS lookup failed (host name not found)", kind="dns")
-    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in text \
-            or "errno 111" in text:
-        return Unreachable(f"{url}: connection refused (nothing listening)", kind="refused")
-    return Unreachable(f"{url}: {exc.__class__.__name__}: {exc}", kind="protocol")
+    return chain
+
+
+def _tls_reason(error: ssl.SSLError) -> str:
+    """What went wrong in the TLS handshake, from the ssl error's fields."""
+    said = getattr(error, "verify_message", None) or getattr(error, "reason", None) or error.strerror or str(error)
+    said = str(said).replace("_", " ").lower() if str(said).isupper() else str(said)
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"the server's certificate was not accepted ({said})"
+    return said
+
+
+def unreachable_from(exc: BaseException, url: str) -> Unreachable:
+    """Name the exact failure of an HTTP transport error: TLS, timeout, DNS, refused.
+
+    Decided by the exception types in the chain (httpx wraps httpcore, which wraps the ssl or
+    socket error), not by their wording. `url` is redacted: no user info, no query values."""
+    import httpx
+
+    where = redact_url(url)
+    chain = _causes(exc)
+    tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+    if isinstance(exc, httpx.TimeoutException) or any(isinstance(e, TimeoutError) for e in chain):
+        if isinstance(exc, httpx.ConnectTimeout):
+            phase = "connecting (TLS handshake)" if tls is not None or url.startswith("https") else "connecting"
+        elif isinstance(exc, httpx.PoolTimeout):
+            phase = "waiting for a free connection"
+        else:
+            phase = "waiting for an answer"
+        return Unreachable(f"{where}: timed out {phase}", kind="timeout")
+    if tls is not None or any(isinstance(e, ssl.CertificateError) for e in chain):
+        reason = _tls_reason(tls) if tls is not None else str(chain[-1])
+        return Unreachable(redact_text(f"{where}: TLS failed: {reason}"), kind="tls")
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return Unreachable(f"{where}: DNS lookup failed (host name not found)", kind="dns")
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return Unreachable(f"{where}: connection refused (nothing listening)", kind="refused")
+    if any(isinstance(e, ConnectionResetError | BrokenPipeError) for e in chain) or isinstance(
+            exc, httpx.RemoteProtocolError):
+        return Unreachable(redact_text(f"{where}: the connection was closed: {exc}"), kind="protocol")
+    return Unreachable(redact_text(f"{where}: {exc.__class__.__name__}: {exc}"), kind="protocol")
 
 
 def error_from_response(status: int, body: Any, url: str) -> BackendError:
-    """Map a non-2xx answer to a typed error, keeping the place's own words."""
+    """Map a non-2xx answer to a typed error, keeping the place's own words (redacted)."""
     message = ""
     detail: Any = None
     current: Any = None
@@ -156,8 +235,8 @@ def error_from_response(status: int, body: Any, url: str) -> BackendError:
         current = body.get("current")
     elif body:
         message = str(body)[:300]
-    where = f"{url}: HTTP {status}"
-    text = f"{where}: {message}" if message else where
+    where = f"{redact_url(url)}: HTTP {status}"
+    text = redact_text(f"{where}: {message}") if message else where
     if status == 401:
         return Unauthorized(f"{text} (token missing or refused)")
     if status == 403:

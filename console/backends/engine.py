@@ -29,6 +29,7 @@ from console.backends.base import (
     Unauthorized,
     Unreachable,
     error_from_response,
+    redact_url,
     unreachable_from,
 )
 from console.domain.models import AuditEvent, DeploymentStatus, EndpointStatus, Revision
@@ -129,7 +130,7 @@ class EngineClient:
         except httpx.HTTPError as exc:
             raise unreachable_from(exc, url) from exc
         except RuntimeError as exc:  # the client was closed (cancelled) under us
-            raise Unreachable(f"{url}: cancelled", kind="cancelled") from exc
+            raise Unreachable(f"{redact_url(url)}: cancelled", kind="cancelled") from exc
         body = _json_or_text(response)
         if response.status_code >= 400:
             raise error_from_response(response.status_code, body, url)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import httpx
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from console.backends.base import (
     BackendError,
@@ -26,7 +26,9 @@ from console.backends.base import (
     Unauthorized,
     Unreachable,
     error_from_response,
+    redact_url,
     unreachable_from,
+    url_secret_problems,
 )
 
 PLACES_FILE = "places.json"
@@ -51,6 +53,15 @@ class PlaceConfig(BaseModel):
     secret_ref: str | None = None
     verify_tls: bool = True
     auto: bool = Field(default=False, description="added by the console for this session, not saved")
+
+    @field_validator("url")
+    @classmethod
+    def _no_secret_in_url(cls, url: str | None) -> str | None:
+        """A URL is saved in places.json in plaintext: it must not carry a password or token."""
+        problems = url_secret_problems(url) if url else []
+        if problems:
+            raise ValueError("; ".join(problems))
+        return url
 
 
 class PlacesStore:
@@ -77,7 +88,7 @@ class PlacesStore:
             except ValueError as exc:
                 name = item.get("name") if isinstance(item, dict) else None
                 self.problems.append(f"{self.path}: place {number}{f' ({name})' if name else ''} skipped: "
-                                     f"{str(exc).splitlines()[0]}")
+                                     f"{_why(exc)}")
         return places
 
     def save(self, places: list[PlaceConfig]) -> None:
@@ -92,6 +103,15 @@ class PlacesStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _why(exc: ValueError) -> str:
+    """The first problem of a place entry, without the values it holds (they may be secrets)."""
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first.get("loc", ())) or "entry"
+        return f"{field}: {str(first.get('msg', 'invalid')).removeprefix('Value error, ')}"
+    return str(exc).splitlines()[0]
 
 
 # ---------------------------------------------------------------- Kubernetes contexts
@@ -181,27 +201,32 @@ class UrlBackend:
 
     def check(self, secret_override: str | None = None) -> tuple[str, int]:
         """The first health path that answers 2xx; raises the exact failure otherwise."""
+        path, _url, status = self._check(secret_override)
+        return path, status
+
+    def _check(self, secret_override: str | None) -> tuple[str, str, int]:
+        """(the health path that answered 2xx, its URL, its status)."""
         last: BackendError | None = None
         with self._client(secret_override) as http:
             for path in HEALTH_PATHS[self.config.kind]:
-                url = f"{str(self.config.url).rstrip('/')}{path}"
+                url = str(http.build_request("GET", path).url)  # what is asked, for messages (redacted there)
                 try:
                     response = http.get(path)
                 except httpx.HTTPError as exc:
                     raise unreachable_from(exc, url) from exc
                 if response.status_code < 300:
-                    return path, response.status_code
+                    return path, url, response.status_code
                 last = error_from_response(response.status_code, response.text[:200], url)
                 if isinstance(last, Unauthorized) or response.status_code == 403:
                     raise last
-        raise last or Unreachable(f"{self.config.url}: no health path answered", kind="protocol")
+        raise last or Unreachable(f"{redact_url(str(self.config.url))}: no health path answered", kind="protocol")
 
     def probe(self, secret_override: str | None = None) -> ProbeResult:
         try:
-            path, status = self.check(secret_override)
+            path, url, status = self._check(secret_override)
         except BackendError as exc:
             return ProbeResult(False, str(exc), kind=getattr(exc, "kind", exc.__class__.__name__.lower()))
-        return ProbeResult(True, f"{self.config.url}{path} answered HTTP {status}", detail={"path": path})
+        return ProbeResult(True, f"{redact_url(url)} answered HTTP {status}", detail={"path": path})
 
     def inventory(self) -> InventorySnapshot:
         self.check()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
+from console.backends.base import redact_text
+
 log = logging.getLogger("switchboard")
 
 
@@ -33,10 +35,11 @@ class ErrorSink(QObject):
         self.messages: deque[Message] = deque(maxlen=keep)
 
     def report(self, text: str, level: str = "error", source: str = "") -> Message:
-        message = Message(time.time(), level, text, source)
+        """Show `text`; any URL in it loses its user name, password and query values."""
+        message = Message(time.time(), level, redact_text(text), source)
         self.messages.append(message)
         getattr(log, "warning" if level == "warning" else "error" if level == "error" else "info")(
-            "%s%s", f"[{source}] " if source else "", text)
+            "%s%s", f"[{source}] " if source else "", message.text)
         self.sig_message_reported.emit(message)
         return message
 

@@ -25,6 +25,7 @@ from console.ui.dialogs.place import PlaceDialog
 from console.ui.dialogs.place_flows import PlaceFlows
 from console.ui.errors import Message
 from console.ui.models.palette import PaletteEntry
+from console.ui.models.places import TLS_OFF, tls_off
 from console.ui.views.endpoint import EndpointView
 from console.ui.views.inventory import InventoryView
 from console.ui.views.places import PlacesPanel
@@ -198,7 +199,7 @@ class MainWindow(QMainWindow):
             return
         model = self.console.inventory_model
         self.status.show_place(place.name, self.console.places_model.health(place.id), model.read_at(place.id),
-                               model.is_stale(place.id))
+                               model.is_stale(place.id), note=TLS_OFF if tls_off(place) else "")
 
     def _on_places_model_data_changed(self, *_args: Any) -> None:
         self._update_status()

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QModelIndex, QSettings, QTimer
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QLabel, QTreeView, QWidget
 
 from console import __version__
 from console.backends import launcher
@@ -118,10 +118,31 @@ def _arm_screenshot(window: Any, path: Path, timeout_s: float = 90.0) -> None:
         report = {"ready": ready(), "size": [window.width(), window.height()],
                   "visible": {n: bool((w := window.findChild(QWidget, n)) and w.isVisible()) for n in names},
                   "health": window.health_label.text(), "endpoint": window.endpoint_view.title.text(),
-                  "deployments": [[d.name, d.state.value] for d in window.endpoint_view.deployments_model.items()]}
+                  "deployments": [[d.name, d.state.value] for d in window.endpoint_view.deployments_model.items()],
+                  "revisions": window.endpoint_view.revisions_model.rowCount(),
+                  "selected": list(window.inventory.current()), "texts": _shown_texts(window)}
         Path(f"{path}.json").write_text(json.dumps(report, indent=2))
         QApplication.quit()
 
     timer.timeout.connect(tick)
     timer.start()
 
+
+def _shown_texts(window: Any) -> list[str]:
+    """Every text the window shows: labels, window title, and the cells of the rows visible in
+    its tree and table views (expanded rows only)."""
+    texts = [window.windowTitle()]
+    texts += [label.text() for label in window.findChildren(QLabel) if label.isVisible() and label.text()]
+
+    def rows(view: QAbstractItemView, parent: QModelIndex) -> None:
+        model = view.model()
+        for row in range(model.rowCount(parent)):
+            first = model.index(row, 0, parent)
+            texts.extend(str(model.index(row, c, parent).data() or "") for c in range(model.columnCount(parent)))
+            if isinstance(view, QTreeView) and view.isExpanded(first):
+                rows(view, first)
+
+    for view in window.findChildren(QAbstractItemView):
+        if view.isVisible() and view.model() is not None:
+            rows(view, QModelIndex())
+    return [t for t in texts if t]

@@ -20,13 +20,24 @@ from console.ui.tasks import TaskRunner
 from tests.gui.fakes import FakeFactory, MemoryKeyring
 
 
-@pytest.fixture
-def runner(qtbot) -> Iterator[TaskRunner]:
-    """A TaskRunner that must have no worker busy when the test ends (dangling-thread check)."""
-    tasks = TaskRunner(max_threads=4)
+def _idle_runner(max_threads: int) -> Iterator[TaskRunner]:
+    tasks = TaskRunner(max_threads=max_threads)
     yield tasks
     assert tasks.shutdown(timeout_s=5.0), "a worker thread was still busy after the test"
     assert tasks.active_threads() == 0
+
+
+@pytest.fixture
+def runner(qtbot) -> Iterator[TaskRunner]:
+    """A TaskRunner that must have no worker busy when the test ends (dangling-thread check)."""
+    yield from _idle_runner(4)
+
+
+@pytest.fixture
+def serial_runner(qtbot) -> Iterator[TaskRunner]:
+    """A TaskRunner with one worker: tasks run, and their results arrive, in the order they were
+    submitted, so a later task's result proves every earlier one's was handled (tests.gui.sync)."""
+    yield from _idle_runner(1)
 
 
 @pytest.fixture
@@ -55,3 +66,4 @@ def env(tmp_path, monkeypatch, qtbot):
             backend.gate.set()
     for runner in runners:
         assert runner.shutdown(timeout_s=5.0), "a worker was still busy after the test"
+        assert runner.active_threads() == 0

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel, QSortFilterProxyModel
+from PySide6.QtCore import QItemSelectionModel, QSortFilterProxyModel, Qt
 
 from console.backends.base import InventorySnapshot
 from console.domain.models import DeploymentState
 from console.ui.models.inventory import KIND_ROLE, PAYLOAD_ROLE, STALE_ROLE, InventoryModel
-from console.ui.models.rows import Col, prepare
+from console.ui.models.rows import Col, prepare, short_location
+from console.ui.views.inventory import InventoryProxy
 from tests.gui.factories import big_snapshot, demo_snapshot, deployment, endpoint
 
 pytestmark = pytest.mark.gui
@@ -33,6 +34,32 @@ def test_model_contract_through_load_and_diffs(qtmodeltester):
     model.add_place("k8s", "prod", "kubernetes", "ctx", freshness_s=30)
     model.remove_place("local")
     model.apply_snapshot(demo_snapshot("k8s"))
+
+
+def test_proxy_contract_through_sorting_filtering_and_diffs(qtmodeltester):
+    """The view's sort/filter proxy over the model keeps Qt's contract too, while sorted and
+    filtered (recursively, as the filter box does) and while snapshots change underneath."""
+    model = _model()
+    model.apply_snapshot(big_snapshot("local", 6, 3))
+    proxy = InventoryProxy()
+    proxy.setSourceModel(model)
+    proxy.sort(Col.NAME, Qt.SortOrder.DescendingOrder)
+    qtmodeltester.check(proxy, force_py=True)
+    model.apply_snapshot(big_snapshot("local", 6, 3, changed=frozenset({1, 7})))
+    proxy.sort(Col.STATE, Qt.SortOrder.AscendingOrder)
+    proxy.setRecursiveFilteringEnabled(True)
+    proxy.setFilterFixedString("ep-0002")
+    assert proxy.rowCount() == 1 and proxy.rowCount(proxy.index(0, 0)) == 1
+    model.apply_snapshot(big_snapshot("local", 4, 2, changed=frozenset({4})))  # removes under the filter
+    model.add_place("k8s", "prod", "kubernetes", "ctx", freshness_s=30)
+    model.apply_snapshot(demo_snapshot("k8s"))
+    proxy.setFilterFixedString("fraud-v2")
+    assert proxy.rowCount() == 1 and proxy.index(0, 0).data() == "prod"
+    model.update_staleness(now=time.time() + 60)
+    proxy.setFilterFixedString("")
+    proxy.setRecursiveFilteringEnabled(False)
+    model.remove_place("local")
+    assert proxy.rowCount() == 1
 
 
 def test_demo_rows_show_model_runtime_replicas_state_split_and_uri():
@@ -145,3 +172,28 @@ def test_structure_version_moves_only_with_inserts_and_removes():
     assert model.structure_version == version
     model.apply_snapshot(big_snapshot("local", 2, 2))
     assert model.structure_version > version
+
+
+def test_a_place_row_shows_a_short_location_and_the_full_one_in_its_tooltip():
+    model = InventoryModel()
+    long_dir = "/tmp/pytest-of-ana/pytest-7/test_something_long0/switchboard/engine"
+    model.add_place("local", "Local engine", "engine", long_dir, freshness_s=10)
+    place = model.find("local")
+    assert model.index(place.row(), Col.SCORING_URI).data() == "/tmp/…/switchboard/engine"
+    model.apply_snapshot(demo_snapshot())
+    assert model.index(place.row(), Col.SCORING_URI).data() == "/tmp/…/switchboard/engine"
+    assert place.data(Qt.ItemDataRole.ToolTipRole) == f"{long_dir}\n1 endpoints, 3 deployments"
+
+
+@pytest.mark.parametrize("where,shown", [
+    ("/home/ana/.local/share/switchboard/engine", "~/.local/share/switchboard/engine"),
+    ("/home/ana", "~"),
+    ("/home/anabel/x", "/home/anabel/x"),
+    ("/home/ana/a-rather-long-directory-name/with/more/switchboard/engine", "~/…/switchboard/engine"),
+    ("/srv/switchboard/engine", "/srv/switchboard/engine"),
+    ("/var/lib/some-service/instances/one-of-many/switchboard/engine", "/var/…/switchboard/engine"),
+    ("http://gpu1:8000/a/very/long/path/that/is/a/url/anyway", "http://gpu1:8000/a/very/long/path/that/is/a/url/anyway"),
+    ("", ""),
+])
+def test_short_location(where, shown):
+    assert short_location(where, home="/home/ana") == shown

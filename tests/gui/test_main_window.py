@@ -10,13 +10,14 @@ from dataclasses import replace
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QMessageBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QApplication, QDialogButtonBox, QLabel, QMessageBox, QWidget
 
 from console.backends.base import PlaceKind
 from console.backends.credentials import CredentialStore
 from console.backends.places import PlaceConfig
+from console.ui.models.inventory import KEY_ROLE, KIND_ROLE
 from console.ui.models.rows import Col
-from tests.gui.factories import big_snapshot
+from tests.gui.factories import big_snapshot, deployment, endpoint
 from tests.gui.fakes import PromptingKeyring, refused, start_window
 
 pytestmark = pytest.mark.gui
@@ -129,6 +130,7 @@ def test_refresh_keeps_selection_and_scroll(env, qtbot):
     qtbot.waitUntil(lambda: console.inventory_model.find(pid, "ep-0150", "ep-0150-d2").isValid(), timeout=5000)
     window.inventory.select(pid, "ep-0150", "ep-0150-d2")
     scroll = window.inventory.tree.verticalScrollBar().value()
+    assert scroll > 0, "the selected row must be scrolled to, or keeping the scroll position proves nothing"
     resets = []
     console.inventory_model.modelReset.connect(lambda: resets.append(1))
     backend.snapshot = replace(big_snapshot(pid, 200, 5, changed=frozenset(range(0, 1000, 100))))
@@ -139,6 +141,71 @@ def test_refresh_keeps_selection_and_scroll(env, qtbot):
     assert not resets
     assert window.inventory.current() == ("deployment", (pid, "ep-0150", "ep-0150-d2"))
     assert window.inventory.tree.verticalScrollBar().value() == scroll
+    console.shutdown()
+
+
+def _one_percent_changed(pid: str):
+    """The 10,000 deployments of big_snapshot(pid, 1000, 10) with 100 (1%) changed: 80 change
+    state (Ready 2/2 → Degraded 1/2), 10 are removed and 10 added, each in its own endpoint."""
+    state_changes = frozenset(e * 10 + 3 for e in range(0, 800, 10))  # d3 of ep-0000, ep-0010, … ep-0790
+    snap = big_snapshot(pid, 1000, 10, changed=state_changes)
+    eps = list(snap.endpoints)
+    for e in range(801, 900, 10):  # one deployment fewer: ep-0801 … ep-0891
+        deps = [d for d in eps[e].deployments if not d.name.endswith("-d5")]
+        eps[e] = endpoint(eps[e].name, traffic=eps[e].traffic, deployments=deps)
+    for e in range(805, 900, 10):  # one deployment more: ep-0805 … ep-0895
+        extra = deployment(f"{eps[e].name}-new", eps[e].name, "new")
+        eps[e] = endpoint(eps[e].name, traffic=eps[e].traffic, deployments=[*eps[e].deployments, extra])
+    return replace(snap, endpoints=tuple(eps)), len(state_changes)
+
+
+def test_a_refresh_changing_1_percent_of_10000_deployments_is_row_changes_and_keeps_selection_and_scroll(env, qtbot):
+    console, window = _start(env, qtbot)
+    pid = env["place_id"]
+    backend = env["factory"].backends[pid]
+    monitor = console.monitors[pid]
+    model, tree = console.inventory_model, window.inventory.tree
+    backend.snapshot = big_snapshot(pid, 1000, 10)
+    qtbot.waitUntil(lambda: not monitor.in_flight(), timeout=5000)
+    with qtbot.waitSignal(monitor.sig_snapshot_received, timeout=15000):
+        console.refresh()
+    assert model.find(pid, "ep-0999", "ep-0999-d9").isValid()
+    assert sum(model.rowCount(model.index(e, 0, model.find(pid))) for e in range(1000)) == 10_000
+    assert window.inventory.select(pid, "ep-0700", "ep-0700-d3")  # it changes state below
+    scroll = tree.verticalScrollBar().value()
+    assert scroll > 0
+    selected = [window.inventory.proxy.mapToSource(i).data(KEY_ROLE)
+                for i in tree.selectionModel().selectedRows()]
+    assert selected == [(pid, "ep-0700", "ep-0700-d3")]
+
+    signals = {name: [] for name in ("modelReset", "layoutChanged", "dataChanged", "rowsInserted", "rowsRemoved")}
+    for name, spied in signals.items():
+        getattr(model, name).connect(lambda *args, spied=spied: spied.append(args))
+    proxy_resets = []
+    window.inventory.proxy.modelReset.connect(lambda: proxy_resets.append(1))
+    window.inventory.proxy.layoutChanged.connect(lambda *args: proxy_resets.append(args))
+
+    backend.snapshot, state_changes = _one_percent_changed(pid)
+    with qtbot.waitSignal(monitor.sig_snapshot_received, timeout=15000):
+        console.refresh()
+
+    assert signals["modelReset"] == [] and signals["layoutChanged"] == [] and proxy_resets == []
+    removed = [(p.data(), first, last) for p, first, last in signals["rowsRemoved"]]
+    inserted = [(p.data(), first, last) for p, first, last in signals["rowsInserted"]]
+    assert removed == [(f"ep-{e:04d}", 5, 5) for e in range(801, 900, 10)]
+    assert inserted == [(f"ep-{e:04d}", 10, 10) for e in range(805, 900, 10)]
+    changed = [(a.data(KIND_ROLE), a.siblingAtColumn(0).data()) for a, _b, *_roles in signals["dataChanged"]]
+    # one per changed deployment, and one per endpoint whose sums changed (all 100 touched ones);
+    # the place row's figures (1,000 endpoints, 10,000 deployments) are the same
+    assert len(changed) == state_changes + 100
+    assert sorted(n for k, n in changed if k == "deployment") == [f"ep-{e:04d}-d3" for e in range(0, 800, 10)]
+    assert len({n for k, n in changed if k == "endpoint"}) == 100
+    assert model.index(model.find(pid, "ep-0700", "ep-0700-d3").row(), Col.STATE,
+                       model.find(pid, "ep-0700")).data() == "Degraded"
+    assert window.inventory.current() == ("deployment", (pid, "ep-0700", "ep-0700-d3"))
+    assert [window.inventory.proxy.mapToSource(i).data(KEY_ROLE)
+            for i in tree.selectionModel().selectedRows()] == selected
+    assert tree.verticalScrollBar().value() == scroll
     console.shutdown()
 
 
@@ -209,6 +276,22 @@ def test_errors_reach_the_status_bar_through_the_sink(env, qtbot):
     console.shutdown()
 
 
+def test_no_message_repeats_a_secret_of_a_url(env, qtbot):
+    """Whatever fails with a URL in its words, the status bar and Messages show it redacted."""
+    console, window = _start(env, qtbot)
+
+    def fail():
+        raise RuntimeError("GET https://ana:pw-s3cret@host:1/x?token=tok-s3cret failed")
+
+    console.runner.submit(fail, name="leaky")
+    qtbot.waitUntil(lambda: "failed" in window.message_label.text(), timeout=5000)
+    shown = [window.message_label.text(), window.message_label.toolTip(),
+             *(window.messages.item(i).text() for i in range(window.messages.count()))]
+    assert not [t for t in shown if "s3cret" in t]
+    assert "GET https://host:1/x?token=*** failed" in window.message_label.text()
+    console.shutdown()
+
+
 def test_removing_a_place_deletes_its_secret_off_the_gui_thread(env, qtbot):
     console, window = _start(env, qtbot)
     keyring = PromptingKeyring()
@@ -225,4 +308,28 @@ def test_removing_a_place_deletes_its_secret_off_the_gui_thread(env, qtbot):
     assert console.place("s1") is None
     qtbot.waitUntil(lambda: keyring.items == {}, timeout=5000)
     assert keyring.deleted == ["place-s1"] and threading.main_thread() not in keyring.threads
+    console.shutdown()
+
+
+def test_a_place_added_with_tls_verification_off_says_so_in_its_health_and_tooltip(env, qtbot):
+    console, window = _start(env, qtbot)
+    dialog = window.add_place()
+    dialog.kind.setCurrentIndex(dialog.kind.findData(PlaceKind.SERVING))
+    qtbot.keyClicks(dialog.name, "lab box")
+    qtbot.keyClicks(dialog.url, "https://lab:8443")
+    qtbot.mouseClick(dialog.verify_tls, Qt.MouseButton.LeftButton, pos=dialog.verify_tls.rect().center())
+    assert dialog.tls_warning.isVisible()
+    with qtbot.waitSignal(dialog.finished, timeout=5000):
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+    (place,) = [p for p in console.places_model.places() if p.kind == PlaceKind.SERVING]
+    assert place.verify_tls is False
+    index = console.places_model.find(place.id)
+    qtbot.waitUntil(lambda: console.places_model.health(place.id).state == "connected", timeout=5000)
+    assert index.siblingAtColumn(1).data() == "connected (TLS verification off)"
+    assert "TLS verification off: the server's certificate is not checked" in index.data(
+        Qt.ItemDataRole.ToolTipRole)
+    assert window.health_label.text() == "lab box: connected (TLS verification off)"  # selected once saved
+    console.update_place(place.model_copy(update={"verify_tls": True}))
+    index = console.places_model.find(place.id)
+    assert "TLS" not in index.siblingAtColumn(1).data() and "TLS" not in index.data(Qt.ItemDataRole.ToolTipRole)
     console.shutdown()

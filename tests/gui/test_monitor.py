@@ -9,6 +9,7 @@ import pytest
 from console.backends.base import NotSupported
 from console.ui.monitor import Health, PlaceMonitor
 from tests.gui.fakes import FakeBackend, refused
+from tests.gui.sync import run_through
 
 pytestmark = pytest.mark.gui
 
@@ -34,16 +35,21 @@ def test_health_follows_failures_with_backoff_and_recovers(qtbot, runner):
     monitor.stop()
 
 
-def test_not_supported_place_is_on_demand_and_not_polled(qtbot, runner):
+def test_not_supported_place_is_on_demand_and_not_polled(qtbot, serial_runner):
     backend = FakeBackend("k")
     backend.fail = NotSupported("connecting to Kubernetes contexts is not yet supported")
-    monitor = PlaceMonitor(backend, runner, refresh_s=0.01)
+    # Were it polled, the next read would come within 10 ms (every interval is 10 ms) and,
+    # failing again, report its health again.
+    monitor = PlaceMonitor(backend, serial_runner, refresh_s=0.01, backoff_s=0.01, backoff_cap_s=0.01)
     with qtbot.waitSignal(monitor.sig_health_changed, timeout=5000):
         monitor.start()
     assert monitor.health.state == "on-demand"
-    reads = backend.reads
-    qtbot.wait(100)
-    assert backend.reads == reads
+    assert backend.reads == 1
+    with qtbot.assertNotEmitted(monitor.sig_health_changed), qtbot.assertNotEmitted(monitor.sig_snapshot_received):
+        # past any timer the monitor could have set (5x its interval), and past any read such
+        # a timer would have queued on the same one-worker runner
+        run_through(qtbot, serial_runner, after_ms=50)
+    assert backend.reads == 1 and not monitor.in_flight()
     monitor.stop()
 
 

@@ -7,15 +7,15 @@ import threading
 
 import keyring.errors
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDialogButtonBox
 
 from console.backends.base import PlaceKind
 from console.backends.credentials import CredentialStore
 from console.backends.places import PlaceConfig
-from console.ui.dialogs.place import PlaceDialog
+from console.ui.dialogs.place import TLS_OFF_WARNING, PlaceDialog
 from tests.gui.fakes import MemoryKeyring, PromptingKeyring
-from tests.gui.httpfixtures import free_port, http_server
+from tests.gui.httpfixtures import free_port, http_server, https_server, silent_server
 
 pytestmark = pytest.mark.gui
 
@@ -66,7 +66,8 @@ def test_token_goes_to_the_keyring_and_config_holds_a_reference(qtbot, runner):
     assert dialog.secret.text() == ""
 
 
-def test_without_keyring_the_dialog_says_so_offers_memory_and_writes_nothing(qtbot, runner, tmp_path):
+def test_without_keyring_the_dialog_says_so_and_offers_memory(qtbot, runner):
+    """The dialog alone; the whole flow (nothing written to disk) is in test_credentials_keyring.py."""
     credentials = CredentialStore(backend=FailKeyring())
     dialog = _dialog(qtbot, runner, credentials)
     _fill_serving(qtbot, dialog, "http://gpu1:8000")
@@ -81,7 +82,7 @@ def test_without_keyring_the_dialog_says_so_offers_memory_and_writes_nothing(qtb
     config = dialog.result_config()
     assert config is not None and credentials.in_memory(config.secret_ref)
     assert credentials.get(config.secret_ref) == "s3cret-token"
-    assert list(tmp_path.iterdir()) == []
+    assert "s3cret-token" not in config.model_dump_json()
 
 
 def test_edit_keeps_the_secret_reference_when_no_new_secret_is_typed(qtbot, runner):
@@ -180,3 +181,83 @@ def test_cancel_while_saving_takes_the_new_secret_back(qtbot, runner):
     qtbot.waitUntil(lambda: bool(keyring.deleted), timeout=5000)
     assert keyring.items == {}
     assert keyring.deleted == [f"place-{dialog.place_id}"]
+
+
+# ---------------------------------------------------------------- secrets in URLs
+
+SECRET = "hunter2-s3cr3t"
+
+
+@pytest.mark.parametrize("url,field", [
+    (f"https://ana:{SECRET}@gpu1:8000", "User name and password"),
+    (f"https://{SECRET}@gpu1:8000", "User name and password"),
+    *((f"https://gpu1:8000/v2?model=a&{name}={SECRET}", "Token / password field") for name in
+      ("token", "access_token", "api_key", "apikey", "key", "password", "secret", "Token", "ACCESS_TOKEN",
+       "ApiKey")),
+])
+def test_a_url_carrying_a_secret_is_refused_and_the_right_field_named(qtbot, runner, url, field):
+    keyring = MemoryKeyring()
+    dialog = _dialog(qtbot, runner, CredentialStore(backend=keyring))
+    _fill_serving(qtbot, dialog, url)
+    dialog.test_button.click()  # refused before anything is sent
+    assert dialog.test_button.isEnabled() and dialog.test_result.text().startswith("Cannot test: ")
+    assert "must not" in dialog.test_result.text() and SECRET not in dialog.test_result.text()
+    dialog.buttons.accepted.emit()
+    assert dialog.result_config() is None and dialog.isVisible() and keyring.items == {}
+    text = dialog.test_result.text()
+    assert field in text and "keyring" in text and SECRET not in text, text
+    dialog.url.setText("https://gpu1:8000/v2?model=a")  # the secret moved to its field: accepted
+    _accept(qtbot, dialog)
+    assert dialog.result_config().url == "https://gpu1:8000/v2?model=a"
+
+
+# ---------------------------------------------------------------- TLS and timeouts
+
+
+def test_test_connection_reports_a_tls_failure_with_verification_on(qtbot, runner, tmp_path):
+    dialog = _dialog(qtbot, runner, CredentialStore(backend=MemoryKeyring()))
+    with https_server(tmp_path / "tls", {"/health": 200}, token="good") as url:
+        _fill_serving(qtbot, dialog, url, token="good")
+        assert dialog.verify_tls.isChecked() and not dialog.tls_warning.isVisible()
+        dialog.test_button.click()
+        qtbot.waitUntil(dialog.test_button.isEnabled, timeout=15000)
+        text = dialog.test_result.text()
+        assert text.startswith(f"Failed (tls): {url}/health: TLS failed: the server's certificate was not accepted")
+        assert "self-signed certificate" in text
+        dialog.verify_tls.setChecked(False)  # the same server, its certificate not checked
+        dialog.test_button.click()
+        qtbot.waitUntil(dialog.test_button.isEnabled, timeout=15000)
+    assert dialog.test_result.text() == (f"Connected: {url}/health answered HTTP 200 (TLS verification off: the "
+                                         f"server's certificate was not checked)")
+
+
+def test_test_connection_reports_a_timeout(qtbot, runner):
+    dialog = PlaceDialog(runner, CredentialStore(backend=MemoryKeyring()), probe_timeout_s=0.3)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    with silent_server() as server:
+        _fill_serving(qtbot, dialog, server.url)
+        dialog.test_button.click()
+        qtbot.waitUntil(dialog.test_button.isEnabled, timeout=5000)
+        assert server.held  # it was connected to, and never answered
+    assert dialog.test_result.text() == f"Failed (timeout): {server.url}/health: timed out waiting for an answer"
+
+
+def test_turning_tls_verification_off_shows_a_warning(qtbot, runner):
+    dialog = _dialog(qtbot, runner, CredentialStore(backend=MemoryKeyring()))
+    _fill_serving(qtbot, dialog, "https://gpu1:8000")
+    assert dialog.verify_tls.isVisible() and not dialog.tls_warning.isVisible()
+    qtbot.mouseClick(dialog.verify_tls, Qt.MouseButton.LeftButton, pos=dialog.verify_tls.rect().center())
+    assert not dialog.verify_tls.isChecked()
+    assert dialog.tls_warning.isVisible() and dialog.tls_warning.text() == TLS_OFF_WARNING
+    assert "TLS verification is off" in TLS_OFF_WARNING and "not checked" in TLS_OFF_WARNING
+    assert dialog.tls_warning.accessibleName() == "Warning: TLS verification is off"
+    dialog.kind.setCurrentIndex(dialog.kind.findData(PlaceKind.ENGINE))  # no TLS for a local engine
+    assert not dialog.tls_warning.isVisible()
+    dialog.kind.setCurrentIndex(dialog.kind.findData(PlaceKind.PROMETHEUS))
+    assert dialog.tls_warning.isVisible()
+    dialog.verify_tls.setChecked(True)
+    assert not dialog.tls_warning.isVisible()
+    dialog.verify_tls.setChecked(False)
+    _accept(qtbot, dialog)
+    assert dialog.result_config().verify_tls is False

@@ -6,9 +6,10 @@ import threading
 import time
 
 import pytest
-from PySide6.QtCore import QThread, QTimer
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from console.ui.tasks import TaskRunner
+from tests.gui.sync import run_through
 
 pytestmark = pytest.mark.gui
 
@@ -41,14 +42,21 @@ def test_errors_go_to_on_error_or_to_the_sink_signal(qtbot, runner):
     assert blocker.args[0] == "parse"
 
 
-def test_cancelled_task_result_is_dropped(qtbot, runner):
+class _Spy(QObject):
+    sig_called = Signal(object)
+
+
+def test_cancelled_task_result_is_dropped(qtbot, serial_runner):
     gate = threading.Event()
+    spy = _Spy()
     got = []
-    task = runner.submit(gate.wait, 5, on_done=got.append)
-    runner.cancel(task)
-    gate.set()
-    qtbot.waitUntil(lambda: runner.active_threads() == 0, timeout=5000)
-    qtbot.wait(50)
+    spy.sig_called.connect(got.append)
+    task = serial_runner.submit(gate.wait, 5, on_done=spy.sig_called.emit, on_error=spy.sig_called.emit)
+    serial_runner.cancel(task)
+    assert serial_runner.in_flight() == 0
+    with qtbot.assertNotEmitted(spy.sig_called), qtbot.assertNotEmitted(serial_runner.sig_task_failed):
+        gate.set()
+        run_through(qtbot, serial_runner)  # a later task on the same worker: delivered after the cancelled one
     assert got == []
 
 

@@ -1,5 +1,8 @@
 """End to end under Xvfb: `switchboard` starts the engine, applies the demo, sends traffic,
-selects `fraud`; the window is saved as tests/artifacts/main_window.png and checked."""
+selects `fraud`; the window is saved as tests/artifacts/main_window.png and checked.
+
+With SWITCHBOARD_UPDATE_SCREENSHOTS=1 the PNG is also copied to
+resources/screenshots/main_window.png, the screenshot the README shows."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -19,6 +21,8 @@ from tests.harness import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.screenshot]
 ARTIFACT = ROOT / "tests" / "artifacts" / "main_window.png"
+README_SHOT = ROOT / "resources" / "screenshots" / "main_window.png"
+UPDATE = "SWITCHBOARD_UPDATE_SCREENSHOTS"
 MUST_BE_VISIBLE = ("placesTree", "inventoryTree", "inventoryFilter", "endpointView", "endpointDeployments",
                    "revisionHistory", "statusPlaceHealth", "plotsPlaceholder", "trafficControlsPlaceholder")
 
@@ -54,7 +58,8 @@ def _stop_engine(state_dir: Path) -> None:
 
 
 def test_main_window_on_the_demo(tmp_path):
-    state_dir, config_dir = tmp_path / "state", tmp_path / "config"
+    # A state dir named as a person's would be (…/switchboard/engine); the window shows it short.
+    state_dir, config_dir = tmp_path / "switchboard" / "engine", tmp_path / "config"
     shot = tmp_path / "main_window.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "KUBECONFIG": str(tmp_path / "none"), "PYTHONPATH": str(ROOT)}
     cmd = [*_display_command(), sys.executable, "-m", "console.app", "--state-dir", str(state_dir),
@@ -66,16 +71,23 @@ def test_main_window_on_the_demo(tmp_path):
         assert report["ready"], report
         assert {k for k, v in report["visible"].items() if v} >= set(MUST_BE_VISIBLE), report["visible"]
         assert report["endpoint"].startswith("fraud")
-        assert sorted(d for d, _state in report["deployments"]) == ["fraud-v1", "fraud-v2", "fraud-v3"]
-        assert report["health"].endswith("connected")
+        assert report["selected"][0] == "endpoint" and report["selected"][1][1] == "fraud"
+        assert sorted(report["deployments"]) == [["fraud-v1", "Ready"], ["fraud-v2", "Ready"], ["fraud-v3", "Ready"]]
+        assert report["revisions"] >= 1
+        assert report["health"] == "Local engine: connected"
+        texts = report["texts"]
+        assert "/tmp/…/switchboard/engine" in texts or "~/…/switchboard/engine" in texts, texts
+        leaks = [t for t in texts if "pytest" in t or str(tmp_path) in t]
+        assert leaks == [], "the screenshot shows a test's temporary path"
         assert shot.stat().st_size > 10_000
         ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, ARTIFACT)
+        if os.environ.get(UPDATE) == "1":
+            README_SHOT.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shot, README_SHOT)
         # the console left nothing behind (the demo traffic was its child); the engine keeps running
-        deadline = time.monotonic() + 5
-        while _console_processes(state_dir) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not _console_processes(state_dir)
+        _gone, alive = psutil.wait_procs(_console_processes(state_dir), timeout=5)
+        assert alive == []
         assert json.loads((state_dir / "engine.json").read_text())["pid"]
         assert psutil.pid_exists(int(json.loads((state_dir / "engine.json").read_text())["pid"]))
     finally:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.backends.base import Backend, PlaceKind, ProbeResult
+from console.backends.base import Backend, PlaceKind, ProbeResult, redact_text, url_secret_problems
 from console.backends.credentials import CredentialStore, KeyringUnavailable
 from console.backends.engine import EngineBackend
 from console.backends.places import PlaceConfig, UrlBackend
@@ -37,12 +37,16 @@ from console.ui.tasks import TaskRunner
 KINDS = ((PlaceKind.ENGINE, "Local engine"), (PlaceKind.SERVING, "Serving host (by URL)"),
          (PlaceKind.PROMETHEUS, "Prometheus server (by URL)"))
 AUTHS = (("none", "No authentication"), ("bearer", "Bearer token"), ("basic", "User name and password"))
+TLS_OFF_WARNING = ("TLS verification is off: the connection is encrypted, but the server's certificate is not "
+                   "checked, so anyone on the network path can pretend to be this server and read the token or "
+                   "password sent to it. Turn it off only for a server you trust on a network you trust.")
 
 
 class PlaceDialog(QDialog):
     def __init__(self, runner: TaskRunner, credentials: CredentialStore, config: PlaceConfig | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, probe_timeout_s: float | None = None) -> None:
         super().__init__(parent)
+        self.probe_timeout_s = probe_timeout_s  # Test connection's timeout (None: the backend's default)
         self.setObjectName("placeDialog")
         self.setWindowTitle("Edit place" if config else "Add place")
         self.setAccessibleName(self.windowTitle())
@@ -76,6 +80,10 @@ class PlaceDialog(QDialog):
         self.secret.setEchoMode(QLineEdit.EchoMode.Password)
         self.verify_tls = QCheckBox("Verify TLS certificates", self)
         self.verify_tls.setChecked(True)
+        self.tls_warning = QLabel(TLS_OFF_WARNING, self)
+        self.tls_warning.setWordWrap(True)
+        self.tls_warning.setStyleSheet("color: #d0342c; font-weight: bold")
+        self.tls_warning.setVisible(False)
         self.test_button = QPushButton("Test connection", self)
         self.test_result = QLabel("", self)
         self.test_result.setWordWrap(True)
@@ -89,6 +97,7 @@ class PlaceDialog(QDialog):
             (self.state_dir, "placeStateDir", "Engine state directory"), (self.url, "placeUrl", "Place URL"),
             (self.auth, "placeAuth", "Authentication"), (self.username, "placeUsername", "User name"),
             (self.secret, "placeSecret", "Token or password"), (self.verify_tls, "placeVerifyTls", "Verify TLS"),
+            (self.tls_warning, "tlsWarning", "Warning: TLS verification is off"),
             (self.test_button, "testConnection", "Test connection"),
             (self.test_result, "testResult", "Connection test result"),
             (self.keyring_message, "keyringMessage", "Keyring message"),
@@ -105,6 +114,7 @@ class PlaceDialog(QDialog):
         form.addRow("User name", self.username)
         form.addRow("Token / password", self.secret)
         form.addRow("", self.verify_tls)
+        form.addRow("", self.tls_warning)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
                                         self)
         layout = QVBoxLayout(self)
@@ -118,6 +128,7 @@ class PlaceDialog(QDialog):
 
         self.kind.currentIndexChanged.connect(self._on_form_changed)
         self.auth.currentIndexChanged.connect(self._on_form_changed)
+        self.verify_tls.toggled.connect(self._on_form_changed)
         self.test_button.clicked.connect(self.test_connection)
         self.memory_button.clicked.connect(self._on_memory_button_clicked)
         self.buttons.accepted.connect(self._on_buttons_accepted)
@@ -141,7 +152,9 @@ class PlaceDialog(QDialog):
         engine = self.kind.currentData() == PlaceKind.ENGINE
         auth = self.auth.currentData()
         for widget, visible in ((self.state_dir, engine), (self.url, not engine), (self.auth, not engine),
-                                (self.verify_tls, not engine), (self.username, not engine and auth == "basic"),
+                                (self.verify_tls, not engine),
+                                (self.tls_warning, not engine and not self.verify_tls.isChecked()),
+                                (self.username, not engine and auth == "basic"),
                                 (self.secret, not engine and auth != "none")):
             widget.setVisible(visible)
             label = self._form.labelForField(widget)
@@ -199,14 +212,19 @@ class PlaceDialog(QDialog):
         if self.kind.currentData() == PlaceKind.ENGINE:
             if not self.state_dir.text().strip():
                 found.append("a state directory is needed")
-        elif not self.url.text().strip().startswith(("http://", "https://")):
-            found.append("the URL must start with http:// or https://")
+        else:
+            url = self.url.text().strip()
+            if not url.startswith(("http://", "https://")):
+                found.append("the URL must start with http:// or https://")
+            found.extend(url_secret_problems(url))  # places.json is plaintext: secrets go to the keyring
         return found
 
     def _backend(self) -> Backend:
         config = self._form_config(self._original.secret_ref if self._original else None)
         if config.kind == PlaceKind.ENGINE:
             return EngineBackend("test", Path(config.state_dir or "."))
+        if self.probe_timeout_s is not None:
+            return UrlBackend(config, secret=self._credentials.get, timeout=self.probe_timeout_s)
         return UrlBackend(config, secret=self._credentials.get)
 
     # ---- test connection (on a worker)
@@ -234,12 +252,15 @@ class PlaceDialog(QDialog):
     def _on_test_done(self, result: ProbeResult) -> None:
         self._test_task = 0
         self.test_button.setEnabled(True)
-        self.test_result.setText(("Connected: " if result.ok else f"Failed ({result.kind}): ") + result.message)
+        text = ("Connected: " if result.ok else f"Failed ({result.kind}): ") + result.message
+        if result.ok and self.kind.currentData() != PlaceKind.ENGINE and not self.verify_tls.isChecked():
+            text += " (TLS verification off: the server's certificate was not checked)"
+        self.test_result.setText(text)
 
     def _on_test_failed(self, error: BaseException) -> None:
         self._test_task = 0
         self.test_button.setEnabled(True)
-        self.test_result.setText(f"Failed: {error}")
+        self.test_result.setText(redact_text(f"Failed: {error}"))
 
     # ---- accept: the secret to the keyring, the reference to the config
     def _secret_ref(self) -> str:
@@ -252,7 +273,7 @@ class PlaceDialog(QDialog):
             return  # a save is already on its way
         problems = self.problems()
         if problems:
-            self.test_result.setText("; ".join(problems).capitalize())
+            self._show_problems(problems)
             return
         secret = self.secret.text()
         if self.needs_secret() and secret:
@@ -261,6 +282,10 @@ class PlaceDialog(QDialog):
             self.keyring.save(self._secret_ref(), secret)
             return
         self._finish(self._original.secret_ref if self._original else None)
+
+    def _show_problems(self, problems: list[str]) -> None:
+        text = "; ".join(problems)
+        self.test_result.setText(text[:1].upper() + text[1:])
 
     def _set_saving(self, saving: bool) -> None:
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -284,6 +309,10 @@ class PlaceDialog(QDialog):
             self.test_result.setText(f"The secret could not be saved: {error}")
 
     def _on_memory_button_clicked(self) -> None:
+        problems = self.problems()  # the form may have changed since OK
+        if problems:
+            self._show_problems(problems)
+            return
         secret = self.secret.text()
         ref = self._secret_ref()
         if secret:

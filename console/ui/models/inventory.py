@@ -27,7 +27,7 @@ from console.ui.models.inventory_tree import (
     Node,
     PlaceState,
 )
-from console.ui.models.rows import HEADERS, Col, EndpointRows, PreparedInventory, Row, prepare
+from console.ui.models.rows import HEADERS, Col, EndpointRows, PreparedInventory, Row, prepare, short_location
 
 __all__ = ["KEY_ROLE", "KIND_ROLE", "PAYLOAD_ROLE", "SORT_ROLE", "STALE_ROLE", "STATE_COLORS", "InventoryModel"]
 LAST_COL = len(HEADERS) - 1
@@ -45,9 +45,9 @@ class InventoryModel(InventoryTree):
             return
         row = len(self._root.children)
         self.beginInsertRows(QModelIndex(), row, row)
-        state = self._states[place_id] = PlaceState(freshness_s)
-        node = Node("place", place_id, (name, kind, "", None, "loading…", None, None, where, None, where), self._root,
-                    state)
+        state = self._states[place_id] = PlaceState(freshness_s, where)
+        node = Node("place", place_id, (name, kind, "", None, "loading…", None, None, short_location(where), None,
+                                        where), self._root, state)
         node.row = row
         self._root.children.append(node)
         self._root.index_of[place_id] = node
@@ -78,7 +78,7 @@ class InventoryModel(InventoryTree):
         word = "stale" if state.stale and state.health == "connected" else state.health
         summary = f"{len(node.children)} endpoints, {deps} deployments" if state.read_at is not None else ""
         return (node.values[0], node.values[1], "", None, word, None, None, node.values[7], None,
-                f"{node.values[7]}\n{summary}".strip())
+                f"{state.location}\n{summary}".strip())
 
     # ------------------------------------------------------------ snapshots → row changes
     def apply_snapshot(self, snapshot: InventorySnapshot | PreparedInventory) -> None:

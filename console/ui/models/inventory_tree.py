@@ -28,10 +28,11 @@ ROOT = QModelIndex()
 
 
 class PlaceState:
-    __slots__ = ("freshness_s", "health", "read_at", "stale")
+    __slots__ = ("freshness_s", "health", "location", "read_at", "stale")
 
-    def __init__(self, freshness_s: float) -> None:
+    def __init__(self, freshness_s: float, location: str = "") -> None:
         self.freshness_s = freshness_s
+        self.location = location  # in full (the row shows a short form)
         self.read_at: float | None = None
         self.health = "loading"
         self.stale = False

@@ -19,10 +19,21 @@ GROUPS = (
     (PlaceKind.SERVING, "Serving hosts"),
     (PlaceKind.PROMETHEUS, "Prometheus servers"),
 )
+TLS_OFF = "TLS verification off"
 HEALTH_COLORS = {"connected": "#2e9d4f", "reconnecting": "#d08a00", "unreachable": "#d0342c",
                  "loading": "#3a7bd5", "starting": "#3a7bd5", "on-demand": "#8a8a8a"}
 Index = QModelIndex | QPersistentModelIndex
 ROOT = QModelIndex()
+
+
+def tls_off(config: PlaceConfig) -> bool:
+    """A place reached by URL whose TLS certificate is not verified."""
+    return config.kind in (PlaceKind.SERVING, PlaceKind.PROMETHEUS) and not config.verify_tls
+
+
+def health_text(config: PlaceConfig, health: Health) -> str:
+    """The health shown for a place, with the TLS verification caveat where it applies."""
+    return f"{health.text()} ({TLS_OFF})" if tls_off(config) else health.text()
 
 
 class _Group:
@@ -102,12 +113,15 @@ class PlacesTreeModel(QAbstractItemModel):
             return None
         assert isinstance(item, _Place)
         if role == Qt.ItemDataRole.DisplayRole:
-            return item.config.name if col == 0 else item.health.text()
+            return item.config.name if col == 0 else health_text(item.config, item.health)
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{item.config.name}: {item.health.text()}"
+            return f"{item.config.name}: {health_text(item.config, item.health)}"
         if role == Qt.ItemDataRole.ToolTipRole:
             where = item.config.state_dir or item.config.url or item.config.context or ""
-            return f"{item.config.name}\n{where}\n{item.health.tooltip()}".strip()
+            lines = [item.config.name, where, item.health.tooltip()]
+            if tls_off(item.config):
+                lines.append(f"{TLS_OFF}: the server's certificate is not checked")
+            return "\n".join(line for line in lines if line)
         if role == Qt.ItemDataRole.ForegroundRole and col == 1:
             color = HEALTH_COLORS.get(item.health.state)
             return QBrush(QColor(color)) if color else None

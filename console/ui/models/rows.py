@@ -7,10 +7,12 @@ only compares tuples and emits changes for rows whose shown values differ.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
+from pathlib import PurePath
 from typing import Any
 
 from console.backends.base import InventorySnapshot
@@ -181,3 +183,25 @@ def age_text(seconds: float) -> str:
     if seconds < 86400:
         return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
     return f"{seconds // 86400}d{(seconds % 86400) // 3600}h"
+
+
+SHORT_LOCATION = 40  # characters of a place's location shown in the inventory before eliding
+
+
+def short_location(where: str, home: str | None = None) -> str:
+    """A place's location as a row shows it: a URL as it is; a path with the home directory as
+    `~` and, when still long, its middle elided (`/srv/…/switchboard/engine`). The full
+    location is in the row's tooltip."""
+    if not where or "://" in where:
+        return where
+    home = os.path.expanduser("~") if home is None else home
+    shown = where
+    if home and home != os.sep and (where == home or where.startswith(home.rstrip(os.sep) + os.sep)):
+        shown = "~" + where[len(home.rstrip(os.sep)):]
+    parts = PurePath(shown).parts
+    # the root (with its first directory) or `~`, then the last two names
+    first = 2 if parts and parts[0] == os.sep else 1
+    if len(shown) <= SHORT_LOCATION or len(parts) <= first + 2:
+        return shown
+    head = str(PurePath(*parts[:first]))
+    return os.sep.join((head, "…", parts[-2], parts[-1]))

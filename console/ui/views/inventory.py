@@ -50,7 +50,7 @@ class InventoryView(QWidget):
         self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.header().setStretchLastSection(False)
-        for col, width in ((Col.NAME, 200), (Col.MODEL, 110), (Col.RUNTIME, 80), (Col.REPLICAS, 70),
+        for col, width in ((Col.NAME, 200), (Col.MODEL, 110), (Col.RUNTIME, 110), (Col.REPLICAS, 70),
                            (Col.STATE, 110), (Col.TRAFFIC, 70), (Col.MIRROR, 70), (Col.SCORING_URI, 300),
                            (Col.AGE, 60)):
             self.tree.setColumnWidth(col, width)

@@ -36,14 +36,16 @@ class StatusBar(QStatusBar):
         self.message_label.setText(message_text(message, level=False))
         self.message_label.setToolTip(message.text)
 
-    def show_place(self, name: str | None, health: Health | None, read_at: float | None, stale: bool) -> None:
+    def show_place(self, name: str | None, health: Health | None, read_at: float | None, stale: bool,
+                   note: str = "") -> None:
         if name is None:
             self.health_label.setText("")
             self.health_label.setToolTip("")
             self.refresh_label.setText("")
             return
-        self.health_label.setText(f"{name}: {health.text() if health else '?'}")
-        self.health_label.setToolTip(health.tooltip() if health else "")
+        suffix = f" ({note})" if note else ""
+        self.health_label.setText(f"{name}: {health.text() if health else '?'}{suffix}")
+        self.health_label.setToolTip((health.tooltip() if health else "") + (f"\n{note}" if note else ""))
         self.refresh_label.setText(
             "last refresh " + time.strftime("%H:%M:%S", time.localtime(read_at)) + (" (stale)" if stale else "")
             if read_at else "not read yet")
