@@ -7,6 +7,8 @@ transaction), then apply to the router by swapping its route table.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,10 @@ class EngineError(Exception):
         self.status = status
         self.message = message
         self.detail = detail
+
+
+def _names(names: Iterable[str]) -> str:
+    return ", ".join(sorted(names)) or "none"
 
 
 def parse_if_match(value: str | None) -> int:
@@ -77,6 +83,7 @@ class Engine:
         self.store.close()
 
     def tick(self) -> None:
+        self.logs.flush()
         self._gpus = self.stats.gpus()
         pairs = [(d.spec.endpoint, d.spec.name) for d in self.supervisor.deployments.values()]
         self.telemetry.tick(pairs)
@@ -119,7 +126,8 @@ class Engine:
 
     def endpoint(self, name: str) -> EndpointStatus:
         if name not in self._endpoints:
-            raise EngineError(404, f"no endpoint named {name!r}", known=sorted(self._endpoints))
+            raise EngineError(404, f"no endpoint named {name!r} (endpoints: {_names(self._endpoints)})",
+                              known=sorted(self._endpoints))
         spec, _, created = self._endpoints[name]
         latest = self.store.latest_revision(name)
         return EndpointStatus(
@@ -134,7 +142,8 @@ class Engine:
     def deployment(self, name: str) -> DeploymentStatus:
         dep = self.supervisor.deployments.get(name)
         if dep is None:
-            raise EngineError(404, f"no deployment named {name!r}", known=sorted(self.supervisor.deployments))
+            raise EngineError(404, f"no deployment named {name!r} (deployments: {_names(self.supervisor.deployments)})",
+                              known=sorted(self.supervisor.deployments))
         return dep.status()
 
     def key(self, endpoint: str) -> str:
@@ -245,67 +254,91 @@ class Engine:
         self, endpoint: str, if_match: str | None, traffic: dict[str, int], mirror: dict[str, int],
         reason: str, actor: str,
     ) -> EndpointStatus:
+        attempt = {"if_match": if_match, "traffic": traffic, "mirror": mirror}
         async with self.lock:
-            latest = self._check_revision(endpoint, if_match)
-            self._commit_split(endpoint, latest, traffic, mirror, reason, actor, "shift", None)
+            with self._audit_refusal(actor, "traffic.shift", endpoint, None, attempt, reason):
+                latest = self._check_revision(endpoint, if_match)
+                self._commit_split(endpoint, latest, traffic, mirror, reason, actor, "shift", None)
             return self.endpoint(endpoint)
 
     async def rollback(
         self, endpoint: str, if_match: str | None, to_revision: int | None, reason: str, actor: str
     ) -> EndpointStatus:
+        attempt = {"if_match": if_match, "to_revision": to_revision}
         async with self.lock:
-            latest = self._check_revision(endpoint, if_match)
-            history = {r.number: r for r in self.store.revisions(endpoint)}
-            target_number = to_revision if to_revision is not None else latest.number - 1
-            target = history.get(target_number)
-            if target is None:
-                raise EngineError(
-                    422, f"endpoint {endpoint!r} has no revision {target_number} to roll back to "
-                    f"(revisions 1..{latest.number})",
+            with self._audit_refusal(actor, "traffic.rollback", endpoint, None, attempt, reason):
+                latest = self._check_revision(endpoint, if_match)
+                history = {r.number: r for r in self.store.revisions(endpoint)}
+                target_number = to_revision if to_revision is not None else latest.number - 1
+                target = history.get(target_number)
+                if target is None:
+                    raise EngineError(
+                        422, f"endpoint {endpoint!r} has no revision {target_number} to roll back to "
+                        f"(revisions 1..{latest.number})",
+                    )
+                why = reason or f"rollback to revision {target.number}"
+                self._commit_split(
+                    endpoint, latest, target.traffic, target.mirror, why, actor, "rollback", target.number
                 )
-            why = reason or f"rollback to revision {target.number}"
-            self._commit_split(endpoint, latest, target.traffic, target.mirror, why, actor, "rollback", target.number)
             return self.endpoint(endpoint)
+
+    @contextlib.contextmanager
+    def _audit_refusal(
+        self, actor: str, action: str, endpoint: str | None, deployment: str | None, attempt: Any, reason: str
+    ) -> Iterator[None]:
+        """A refused mutation is an audit event too: who tried what, and why it was refused."""
+        try:
+            yield
+        except EngineError as exc:
+            if endpoint is not None and endpoint not in self._endpoints:
+                raise  # nothing of that name: nothing to record it against
+            with self.store.transaction() as db:
+                self.store.append_audit(
+                    db, actor, action, f"rejected ({exc.status}): {exc.message}", endpoint=endpoint,
+                    deployment=deployment, before=None, after=attempt, reason=reason,
+                )
+            raise
 
     def _commit_split(
         self, endpoint: str, latest: Revision, traffic: dict[str, int], mirror: dict[str, int],
         reason: str, actor: str, kind: str, restores: int | None,
     ) -> None:
         problems = split_problems(traffic, mirror, self._members(endpoint), self._ready(endpoint))
-        before = {"revision": latest.number, "traffic": latest.traffic, "mirror": latest.mirror}
-        action = f"traffic.{kind}"
         if problems:
-            with self.store.transaction() as db:
-                self.store.append_audit(
-                    db, actor, action, "rejected: " + "; ".join(problems), endpoint=endpoint, before=before,
-                    after={"traffic": traffic, "mirror": mirror}, reason=reason,
-                )
             raise EngineError(422, "; ".join(problems), problems=problems)
+        before = {"revision": latest.number, "traffic": latest.traffic, "mirror": latest.mirror}
         with self.store.transaction() as db:
             revision = self.store.add_revision(db, endpoint, traffic, mirror, actor, reason, kind, restores)
             self.store.append_audit(
-                db, actor, action, "ok", endpoint=endpoint, before=before,
+                db, actor, f"traffic.{kind}", "ok", endpoint=endpoint, before=before,
                 after={"revision": revision.number, "traffic": traffic, "mirror": mirror}, reason=reason,
             )
         self._install(endpoint)
 
     async def delete_deployment(self, name: str, actor: str, reason: str = "") -> None:
+        """Refused while it has live or mirror share. The drain runs outside the mutation lock,
+        so a rollback elsewhere is never held up by it."""
         async with self.lock:
             dep = self.supervisor.deployments.get(name)
             if dep is None:
-                raise EngineError(404, f"no deployment named {name!r}")
+                raise EngineError(404, f"no deployment named {name!r}", known=sorted(self.supervisor.deployments))
             endpoint = dep.spec.endpoint
-            latest = self.store.latest_revision(endpoint)
-            live = latest.traffic.get(name, 0) if latest else 0
-            mirrored = latest.mirror.get(name, 0) if latest else 0
-            if live or mirrored:
-                raise EngineError(
-                    409, f"deployment {name!r} still has {live}% live and {mirrored}% mirror traffic on endpoint "
-                    f"{endpoint!r}: shift its traffic away first",
-                    current=self.endpoint(endpoint).model_dump(mode="json"),
-                )
+            with self._audit_refusal(actor, "deployment.delete", endpoint, name, None, reason):
+                if dep.deleting:
+                    raise EngineError(409, f"deployment {name!r} is already being deleted")
+                latest = self.store.latest_revision(endpoint)
+                live = latest.traffic.get(name, 0) if latest else 0
+                mirrored = latest.mirror.get(name, 0) if latest else 0
+                if live or mirrored:
+                    raise EngineError(
+                        409, f"deployment {name!r} still has {live}% live and {mirrored}% mirror traffic on "
+                        f"endpoint {endpoint!r}: shift its traffic away first",
+                        current=self.endpoint(endpoint).model_dump(mode="json"),
+                    )
+            dep.deleting = True  # from here no split may give it traffic: it is not Ready
             before = dep.spec.model_dump()
-            await self.supervisor.remove(name)
+        await self.supervisor.remove(name)
+        async with self.lock:
             with self.store.transaction() as db:
                 self.store.delete_deployment(db, name)
                 self.store.append_audit(

@@ -10,8 +10,10 @@ import os
 import signal
 import sys
 from collections import deque
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -114,6 +116,14 @@ class Supervisor:
         self.deployments: dict[str, Deployment] = {}
         self._ids = itertools.count(1)
         self._http: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Start background work and keep a reference until it ends (so it is never collected)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def start(self) -> None:
         self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
@@ -138,7 +148,7 @@ class Supervisor:
         dep.generation += 1
         previous = [r for r in dep.replicas if r.generation < dep.generation]
         self._scale(dep)
-        asyncio.get_running_loop().create_task(self._retire_when_ready(dep, previous))
+        self._spawn(self._retire_when_ready(dep, previous))
 
     def _scale(self, dep: Deployment) -> None:
         desired = dep.spec.replicas if dep.spec.runtime != Runtime.UPSTREAM else 1
@@ -146,20 +156,29 @@ class Supervisor:
         for _ in range(desired - len(current)):
             replica = Replica(f"{dep.spec.name}-{next(self._ids)}", dep.generation)
             dep.replicas.append(replica)
-            replica.task = asyncio.get_running_loop().create_task(self._run(dep, replica))
+            replica.task = self._spawn(self._run(dep, replica))
         if len(current) > desired:
             # Scale down: the least useful replicas drain first.
             order = sorted(current, key=lambda r: (r.routable, -r.outstanding))
             for replica in order[: len(current) - desired]:
-                asyncio.get_running_loop().create_task(self._drain_and_stop(dep, replica))
+                self._spawn(self._drain_and_stop(dep, replica))
 
     async def _retire_when_ready(self, dep: Deployment, previous: list[Replica]) -> None:
+        """The previous generation drains once the new one is Ready (or the update failed)."""
         generation = dep.generation
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_TIMEOUT * MAX_START_FAILURES
         while dep.generation == generation and not dep.failed_reason and dep.state != DeploymentState.READY:
-            if dep.spec.replicas == 0:
+            if dep.spec.replicas == 0 or dep.deleting:
                 break
+            if loop.time() > deadline:
+                dep.failed_reason = "update did not become Ready in time; the previous replicas keep serving"
+                self.logs.write(dep.spec.name, "engine", dep.failed_reason)
+                return
             await asyncio.sleep(0.2)
         if dep.generation != generation or dep.failed_reason:
+            if dep.failed_reason:
+                self.logs.write(dep.spec.name, "engine", "update failed; the previous replicas keep serving")
             return
         await asyncio.gather(*(self._drain_and_stop(dep, r) for r in previous))
 
@@ -175,6 +194,9 @@ class Supervisor:
     async def shutdown(self) -> None:
         replicas = [(d, r) for d in self.deployments.values() for r in d.replicas]
         await asyncio.gather(*(self._stop(d, r) for d, r in replicas))
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._http is not None:
             await self._http.close()
 

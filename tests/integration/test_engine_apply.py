@@ -314,7 +314,7 @@ def test_semantic_errors_apply_nothing(engine: RunningEngine, first_apply: subpr
         "kind: Endpoint\nname: ghost\n---\n"
         "kind: Deployment\nendpoint: nowhere\nname: ghost-v1\nruntime: python\n"
         "model: {name: ghost, version: '1', path: echo_env.py}\n---\n"
-        "kind: Endpoint\nname: split\ntraffic: {nobody: 60}\n"
+        "kind: Endpoint\nname: split\ntraffic: {nobody: 100}\n"
     )
     with engine.client() as client:
         resp = client.http.post("/v1/apply", json={"yaml": text, "base_dir": str(DATA)})

@@ -163,10 +163,10 @@ def test_a_rejected_shift_is_audited_as_rejected(http: httpx.Client) -> None:
     last = audit(http)[-1]["seq"]
     assert put(http, {V1: 70, V2: 20}, reason="fat finger").status_code == 422
     (event,) = audit(http, since=last)
-    assert event["action"] == "traffic.shift" and event["outcome"].startswith("rejected: ")
+    assert event["action"] == "traffic.shift" and event["outcome"].startswith("rejected (422): ")
     assert "sum to 100" in event["outcome"]
     assert event["actor"] == "alice@console" and event["reason"] == "fat finger"
-    assert event["after"] == {"traffic": {V1: 70, V2: 20}, "mirror": {}}
+    assert event["after"]["traffic"] == {V1: 70, V2: 20} and event["after"]["mirror"] == {}
 
 
 def test_two_writers_with_the_same_if_match_exactly_one_wins(engine: RunningEngine) -> None:
@@ -290,3 +290,20 @@ def test_delete_is_refused_while_a_deployment_has_live_or_mirror_traffic(http: h
         assert share in resp.json()["error"] and resp.json()["current"]["name"] == "fraud"
         assert http.get(f"/v1/deployments/{name}").json()["state"] == "Ready"
     assert http.delete("/v1/deployments/fraud-v9").status_code == 404
+
+
+def test_refusals_of_every_kind_are_audited(http: httpx.Client) -> None:
+    since = http.get("/v1/audit").json()[-1]["seq"]
+    stale = http.put("/v1/endpoints/fraud/traffic", json={"traffic": {V1: 100}}, headers={"If-Match": "999"})
+    missing = http.put("/v1/endpoints/fraud/traffic", json={"traffic": {V1: 100}})
+    rev = current(http)["revision"]
+    nowhere = http.post("/v1/endpoints/fraud/rollback", json={"to_revision": 999}, headers={"If-Match": str(rev)})
+    assert (stale.status_code, missing.status_code, nowhere.status_code) == (409, 428, 422)
+    events = http.get("/v1/audit", params={"since": since}).json()
+    outcomes = [(e["action"], e["outcome"].split(":")[0]) for e in events]
+    assert outcomes == [
+        ("traffic.shift", "rejected (409)"),
+        ("traffic.shift", "rejected (428)"),
+        ("traffic.rollback", "rejected (422)"),
+    ]
+    assert events[0]["after"]["if_match"] == "999"
