@@ -1,31 +1,44 @@
 """Per-deployment log lines: replica stdout/stderr and one line per request.
 
-A bounded buffer in memory for `tail`, subscribers for `follow`, and a complete file per
-deployment under the state dir's logs/ folder.
+A bounded buffer in memory for `tail`, subscribers for `follow` (they get each line as it
+is written), and a complete file per deployment under the state dir's logs/ folder.
+
+Writing a line is cheap because the router writes one per scored request: the line goes
+to the buffer and the subscribers at once, and its text to its file on `flush`, which the
+engine calls every telemetry tick (about once a second) and `close` calls at shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 BUFFER_LINES = 5000
 
+_second = -1
+_second_text = ""
 
-@dataclass(frozen=True)
-class LogLine:
-    time: datetime
+
+def timestamp(epoch: float) -> str:
+    """ISO 8601 in UTC with milliseconds, e.g. 2026-11-22T00:30:52.123Z."""
+    global _second, _second_text
+    second = int(epoch)
+    if second != _second:
+        _second, _second_text = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return f"{_second_text}.{int((epoch - second) * 1000):03d}Z"
+
+
+class LogLine(NamedTuple):
+    time: float  # seconds since the epoch
     deployment: str
     source: str  # replica id, or "router"
     text: str
 
     def render(self) -> str:
-        stamp = self.time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        return f"{stamp} {self.source} {self.text}"
+        return f"{timestamp(self.time)} {self.source} {self.text}"
 
 
 class LogHub:
@@ -33,21 +46,38 @@ class LogHub:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self._buffers: dict[str, deque[LogLine]] = {}
+        self._pending: dict[str, list[str]] = {}  # rendered lines not yet in their files, by deployment
         self._files: dict[str, IO[str]] = {}
         self._subscribers: dict[str, set[asyncio.Queue[LogLine]]] = {}
 
     def write(self, deployment: str, source: str, text: str) -> None:
-        line = LogLine(datetime.now(UTC), deployment, source, text.rstrip("\n"))
-        self._buffers.setdefault(deployment, deque(maxlen=BUFFER_LINES)).append(line)
-        handle = self._files.get(deployment)
-        if handle is None:
-            handle = self._files[deployment] = open(
-                self.folder / f"{deployment}.log", "a", encoding="utf-8", buffering=1
-            )
-        handle.write(line.render() + "\n")
-        for queue in self._subscribers.get(deployment, ()):
-            if queue.qsize() < 10_000:
-                queue.put_nowait(line)
+        line = LogLine(time.time(), deployment, source, text.rstrip("\n"))
+        buffer = self._buffers.get(deployment)
+        if buffer is None:
+            buffer = self._buffers[deployment] = deque(maxlen=BUFFER_LINES)
+        buffer.append(line)
+        pending = self._pending.get(deployment)
+        if pending is None:
+            pending = self._pending[deployment] = []
+        pending.append(line.render())
+        subscribers = self._subscribers.get(deployment)
+        if subscribers:
+            for queue in subscribers:
+                if queue.qsize() < 10_000:
+                    queue.put_nowait(line)
+
+    def flush(self) -> None:
+        """Append the lines written since the last flush to their files."""
+        pending, self._pending = self._pending, {}
+        for deployment, texts in pending.items():
+            handle = self._files.get(deployment)
+            if handle is None:
+                handle = self._files[deployment] = open(  # kept open; closed in close()
+                    self.folder / f"{deployment}.log", "a", encoding="utf-8"
+                )
+            texts.append("")
+            handle.write("\n".join(texts))
+            handle.flush()
 
     def tail(self, deployment: str, count: int, source: str | None = None) -> list[LogLine]:
         lines = [ln for ln in self._buffers.get(deployment, ()) if source is None or ln.source == source]
@@ -62,6 +92,7 @@ class LogHub:
         self._subscribers.get(deployment, set()).discard(queue)
 
     def close(self) -> None:
+        self.flush()
         for handle in self._files.values():
             handle.close()
         self._files.clear()

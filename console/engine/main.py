@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import json
 import os
@@ -15,16 +16,16 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 import uvicorn
-from aiohttp import web
 
 from console import __version__
 from console.engine.core import Engine
+from console.engine.dataplane import DataPlane
 from console.engine.server import build_app
 
 ENGINE_FILE = "engine.json"
@@ -133,15 +134,19 @@ async def run_engine(state_dir: Path, host: str, port: int, data_port: int) -> N
         "version": __version__, "started": datetime.now(UTC).isoformat(), "state_dir": str(state_dir),
     }
     await engine.start()
-    runner = web.AppRunner(engine.router.app(), access_log=None)
-    await runner.setup()
-    await web.SockSite(runner, data_sock).start()
+    data_plane = DataPlane(engine.router)
+    await data_plane.start(data_sock)
+    # The control API's HTTP is httptools too (uvicorn's "auto" picks it when installed; said outright here).
     config = uvicorn.Config(build_app(engine, token, info), log_level="warning", lifespan="off", access_log=False,
-                            timeout_graceful_shutdown=2)
+                            timeout_graceful_shutdown=2, http="httptools")
     server = _Server(config)
     serving = asyncio.create_task(server.serve(sockets=[control_sock]))
     while not server.started and not serving.done():
         await asyncio.sleep(0.01)
+    # What start-up made lives as long as the engine: keep it out of the garbage collector's
+    # full passes, which otherwise walk it all and stall the data plane for tens of ms.
+    gc.collect()
+    gc.freeze()
     write_atomic(state_dir / ENGINE_FILE, json.dumps(info, indent=2) + "\n")
     print(f"switchboard engine {__version__}: control {info['control_url']}, data {info['data_url']}", flush=True)
     print(f"state dir {state_dir}", flush=True)
@@ -162,16 +167,26 @@ async def run_engine(state_dir: Path, host: str, port: int, data_port: int) -> N
     ticker.cancel()
     server.should_exit = True
     await serving
-    await runner.cleanup()
+    await data_plane.close()
     await engine.stop()
     with contextlib.suppress(OSError):
         (state_dir / ENGINE_FILE).unlink()
     lock.close()
 
 
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run the engine's event loop: uvloop where it is installed (Linux, macOS), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def main(state_dir: Path, host: str, port: int, data_port: int) -> int:
     try:
-        asyncio.run(run_engine(state_dir, host, port, data_port))
+        run(run_engine(state_dir, host, port, data_port))
     except EngineStartError as exc:
         print(f"switchboard engine: {exc}", file=sys.stderr)
         return 2

@@ -1,31 +1,28 @@
-"""Data plane: weighted routing, pinning, mirroring, per-deployment latency recording.
+"""Routing decisions: route tables, endpoint keys, pinning, the weighted split, mirror rolls,
+least-outstanding replica choice, and the accounting of each request sent to a replica.
 
 Each endpoint has an immutable RouteTable; a traffic change builds a new table and swaps
 the reference, so a request routes entirely by one revision and in-flight requests finish
-where they started.
+where they started. The HTTP side is in dataplane.py (server) and upstream.py (client).
 """
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import hmac
+import json
 import random
 import time
-import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-
-import aiohttp
-from aiohttp import web
 
 from console.engine.logs import LogHub
 from console.engine.supervisor import Replica, Supervisor
-from console.engine.telemetry import Telemetry
+from console.engine.telemetry import Series, Telemetry
 
 MAX_BODY = 10 * 1024 * 1024
-UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=5)
-HOP_HEADERS = {"content-type", "accept"}
+REQUEST_LINE = "request %s status %d %.1fms"  # the per-request log line
+MIRROR_LINE = "mirror " + REQUEST_LINE
 
 
 @dataclass(frozen=True)
@@ -37,6 +34,10 @@ class RouteTable:
     cumulative: tuple[int, ...]  # running sum of their weights (ends at 100)
     mirror: tuple[tuple[str, int], ...]
     members: frozenset[str]  # every deployment of the endpoint (for pinning)
+    bearer: bytes = field(init=False, repr=False)  # the Authorization header value that the key makes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bearer", b"Bearer " + self.key.encode())
 
     @classmethod
     def build(
@@ -56,13 +57,44 @@ class RouteTable:
 
     def choose(self, roll: float) -> str | None:
         """The deployment for a roll in [0, 100)."""
-        if not self.names:
-            return None
-        return self.names[min(bisect.bisect_right(self.cumulative, roll), len(self.names) - 1)]
+        names = self.names
+        if len(names) < 2:
+            return names[0] if names else None
+        return names[min(bisect.bisect_right(self.cumulative, roll), len(names) - 1)]
 
 
-def _error(status: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": message, **extra}, status=status)
+def error_body(message: str, **extra: Any) -> bytes:
+    return json.dumps({"error": message, **extra}).encode()
+
+
+class Refusal:
+    """A request the router answers itself, before any replica sees it."""
+
+    __slots__ = ("body", "close", "status")
+
+    def __init__(self, status: int, message: str, close: bool = False, **extra: Any) -> None:
+        self.status = status
+        self.body = error_body(message, **extra)
+        self.close = close  # close the connection after answering
+
+
+class Ticket:
+    """One request sent to one replica: counted in the replica's outstanding requests and in
+    the telemetry from `Router.open` until `Router.close`, exactly once."""
+
+    __slots__ = ("deployment", "mirror", "open", "replica", "request_id", "series", "started", "url")
+
+    def __init__(
+        self, deployment: str, mirror: bool, replica: Replica, url: str, request_id: bytes, series: Series
+    ) -> None:
+        self.deployment = deployment
+        self.mirror = mirror
+        self.replica = replica
+        self.url = url  # the replica's base URL when it was chosen
+        self.request_id = request_id
+        self.series = series
+        self.started = time.perf_counter()
+        self.open = True
 
 
 class Router:
@@ -71,8 +103,6 @@ class Router:
         self.telemetry = telemetry
         self.logs = logs
         self.tables: dict[str, RouteTable] = {}
-        self._session: aiohttp.ClientSession | None = None
-        self._background: set[asyncio.Task[None]] = set()
 
     def install(self, table: RouteTable) -> None:
         """Swap the endpoint's table in one assignment: the router now routes by it."""
@@ -82,121 +112,73 @@ class Router:
         table = self.tables.get(endpoint)
         return table.revision if table else 0
 
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[_too_large_as_json])
-        app.router.add_route("*", "/endpoints/{endpoint}/{tail:.*}", self.handle)
-        app.on_startup.append(self._open)
-        app.on_cleanup.append(self._close)
-        return app
+    def route(
+        self, endpoint: str, authorization: bytes | None, pinned: bytes | None
+    ) -> tuple[RouteTable, str] | Refusal:
+        """The table and deployment for a request, or why it is refused (404, 401, 503)."""
+        table = self.tables.get(endpoint)
+        if table is None:
+            return Refusal(404, f"no endpoint named {endpoint!r}")
+        if authorization is None or not hmac.compare_digest(authorization, table.bearer):
+            return Refusal(401, "missing or wrong endpoint key (Authorization: Bearer KEY)")
+        if pinned:
+            name = pinned.decode("latin-1")
+            if name not in table.members:
+                return Refusal(404, f"endpoint {endpoint!r} has no deployment {name!r}", deployment=name)
+            return table, name
+        chosen = table.choose(random.random() * 100)
+        if chosen is None:
+            return Refusal(503, f"endpoint {endpoint!r} has no deployment with live traffic")
+        return table, chosen
 
-    async def _open(self, _: web.Application) -> None:
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, enable_cleanup_closed=True)
-        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
-
-    async def _close(self, _: web.Application) -> None:
-        for task in list(self._background):
-            task.cancel()
-        if self._session is not None:
-            await self._session.close()
+    @staticmethod
+    def mirrors(table: RouteTable) -> list[str]:
+        """The mirror deployments that get a copy of this request (each rolled by its percent)."""
+        return [name for name, percent in table.mirror if random.random() * 100 < percent]
 
     @staticmethod
     def pick_replica(replicas: list[Replica]) -> Replica | None:
-        """Least outstanding requests; ties broken at random so load spreads."""
-        if not replicas:
+        """The routable replica with the least outstanding requests; ties broken at random so load spreads."""
+        if len(replicas) == 1:
+            return replicas[0] if replicas[0].routable else None
+        low = -1
+        best: list[Replica] = []
+        for replica in replicas:
+            if replica.routable:
+                outstanding = replica.outstanding
+                if outstanding < low or low < 0:
+                    low, best = outstanding, [replica]
+                elif outstanding == low:
+                    best.append(replica)
+        if len(best) < 2:
+            return best[0] if best else None
+        return random.choice(best)
+
+    def model_version(self, deployment: str) -> str | None:
+        dep = self.supervisor.deployments.get(deployment)
+        return dep.spec.model.version if dep is not None else None
+
+    def open(self, endpoint: str, deployment: str, mirror: bool, request_id: bytes) -> Ticket | None:
+        """Choose a ready replica of the deployment and count the request on it; None: no ready replica."""
+        dep = self.supervisor.deployments.get(deployment)
+        replica = self.pick_replica(dep.replicas) if dep is not None else None
+        url = replica.url if replica is not None else None
+        if replica is None or url is None:
             return None
-        low = min(r.outstanding for r in replicas)
-        return random.choice([r for r in replicas if r.outstanding == low])
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        endpoint = request.match_info["endpoint"]
-        table = self.tables.get(endpoint)
-        if table is None:
-            return _error(404, f"no endpoint named {endpoint!r}")
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or not hmac.compare_digest(auth[7:].encode(), table.key.encode()):
-            return _error(401, "missing or wrong endpoint key (Authorization: Bearer KEY)")
-        pinned = request.headers.get("x-deployment")
-        if pinned:
-            if pinned not in table.members:
-                return _error(404, f"endpoint {endpoint!r} has no deployment {pinned!r}", deployment=pinned)
-            name: str | None = pinned
-        else:
-            name = table.choose(random.random() * 100)
-        if name is None:
-            return _error(503, f"endpoint {endpoint!r} has no deployment with live traffic")
-        body = await request.read()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        for mirror_name, percent in table.mirror:
-            if random.random() * 100 < percent:
-                task = asyncio.get_running_loop().create_task(
-                    self._mirror(endpoint, mirror_name, request, body, request_id)
-                )
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
-        return await self._forward(endpoint, name, request, body, request_id)
-
-    async def _send(
-        self, endpoint: str, name: str, request: web.Request, body: bytes, request_id: str, mirror: bool
-    ) -> tuple[int, bytes, dict[str, str], str]:
-        dep = self.supervisor.deployments.get(name)
-        replica = self.pick_replica(dep.routable()) if dep else None
-        if dep is None or replica is None or replica.url is None:
-            return 503, b"", {}, ""
-        headers = {k: v for k, v in request.headers.items() if k.lower() in HOP_HEADERS}
-        headers["x-request-id"] = request_id
-        tail = request.match_info["tail"]
         replica.outstanding += 1
-        self.telemetry.started(endpoint, name, mirror)
-        start = time.perf_counter()
-        status, data, out_headers = 502, b"", {}
-        try:
-            assert self._session is not None
-            async with self._session.request(
-                request.method, f"{replica.url}/{tail}", data=body, headers=headers,
-                params=request.query, timeout=UPSTREAM_TIMEOUT,
-            ) as resp:
-                data = await resp.read()
-                status = resp.status
-                out_headers = {"Content-Type": resp.headers.get("Content-Type", "application/json")}
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            status = 504 if isinstance(exc, TimeoutError) else 502
-            data = f'{{"error": "replica {replica.id} failed: {type(exc).__name__}", "deployment": "{name}"}}'.encode()
-            out_headers = {"Content-Type": "application/json"}
-        finally:
-            replica.outstanding -= 1
-            elapsed = time.perf_counter() - start
-            self.telemetry.finished(endpoint, name, mirror, status, elapsed)
-        prefix = "mirror " if mirror else ""
-        self.logs.write(name, "router", f"{prefix}request {request_id} status {status} {elapsed * 1000:.1f}ms")
-        return status, data, out_headers, replica.id
+        series = self.telemetry.series(endpoint, deployment, mirror)
+        series.in_flight += 1
+        return Ticket(deployment, mirror, replica, url, request_id, series)
 
-    async def _forward(
-        self, endpoint: str, name: str, request: web.Request, body: bytes, request_id: str
-    ) -> web.StreamResponse:
-        status, data, headers, _ = await self._send(endpoint, name, request, body, request_id, mirror=False)
-        dep = self.supervisor.deployments.get(name)
-        if status == 503 and not data:
-            resp = _error(503, f"deployment {name!r} has no ready replica", deployment=name)
-        else:
-            resp = web.Response(status=status, body=data, headers=headers)
-        resp.headers["x-deployment"] = name
-        resp.headers["x-request-id"] = request_id
-        if dep is not None:
-            resp.headers["x-model-version"] = dep.spec.model.version
-        return resp
-
-    async def _mirror(self, endpoint: str, name: str, request: web.Request, body: bytes, request_id: str) -> None:
-        """A copy whose answer is discarded; its failures never reach the client."""
-        try:
-            await self._send(endpoint, name, request, body, request_id, mirror=True)
-        except Exception as exc:
-            self.logs.write(name, "router", f"mirror request {request_id} failed: {exc}")
-
-
-@web.middleware
-async def _too_large_as_json(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except web.HTTPRequestEntityTooLarge:
-        return _error(413, f"request body is larger than the limit of {MAX_BODY} bytes")
+    def close(self, ticket: Ticket, status: int) -> None:
+        """The request ended with `status` (the replica's, or the router's 502/504): record it once."""
+        if not ticket.open:
+            return
+        ticket.open = False
+        ticket.replica.outstanding -= 1
+        elapsed = time.perf_counter() - ticket.started
+        self.telemetry.record(ticket.series, status, elapsed)
+        line = (MIRROR_LINE if ticket.mirror else REQUEST_LINE) % (
+            ticket.request_id.decode("latin-1"), status, elapsed * 1000
+        )
+        self.logs.write(ticket.deployment, "router", line)

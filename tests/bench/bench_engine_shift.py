@@ -18,6 +18,9 @@ with `PUT /v1/endpoints/fraud/traffic` (--shifts times), then with
   deployment in between, so these bound the switch from below and above; the upper bound
   includes one scoring round trip and the gap to the next scheduled send (1/rate);
 - how many requests sent after the change returned were still routed by the old split (must be 0).
+  Only requests answered before the next change was sent count: one still in flight then may
+  have reached the router after the next change, whose split is this one's old split (the run
+  flips back and forth), so it is reported apart as ambiguous.
 
 Targets: routing switch under 50 ms for shifts and rollbacks; zero failed client requests.
 """
@@ -179,7 +182,8 @@ class Figures:
     visible: list[float] = field(default_factory=list)  # returned -> GET shows applied_revision
     switch: list[float] = field(default_factory=list)  # returned -> first new-split response received
     switch_sent: list[float] = field(default_factory=list)  # returned -> send of the first new-split request
-    stale: int = 0  # sent after the change returned, routed by the old split
+    stale: int = 0  # sent after the change returned, answered before the next change was sent, routed by the old split
+    ambiguous: int = 0  # the same, but still in flight when the next change was sent
     in_response: int = 0  # the change's own response already had applied_revision == revision
 
 
@@ -200,7 +204,9 @@ def analyse(run: Run, kind: str) -> Figures:
         if routed_new:
             out.switch.append(max(0.0, min(s.received for s in routed_new) - change.returned) * 1000)
             out.switch_sent.append(max(0.0, min(s.sent for s in routed_new) - change.returned) * 1000)
-        out.stale += sum(1 for s in window if s.sent >= change.returned and s.deployment != change.new)
+        old = [s for s in window if s.sent >= change.returned and s.deployment != change.new]
+        out.stale += sum(1 for s in old if s.received < end)
+        out.ambiguous += sum(1 for s in old if s.received >= end)
     return out
 
 
@@ -251,7 +257,8 @@ def main() -> int:
         print(f"  returned -> send of the first request routed by the new split: {summary(fig.switch_sent)}")
         print(f"  returned -> first response routed by the new split: {summary(fig.switch)} "
               f"(target < {TARGET_SWITCH_MS:g} ms: {'met' if met else 'MISSED'})")
-        print(f"  requests sent after the {kind} returned but routed by the old split: {fig.stale}")
+        print(f"  requests sent after the {kind} returned but routed by the old split: {fig.stale} "
+              f"(and {fig.ambiguous} still in flight when the next change was sent, which may have routed them)")
     return 0 if ok else 1
 
 
