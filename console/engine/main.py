@@ -123,7 +123,9 @@ class _Server(uvicorn.Server):
 
 async def run_engine(state_dir: Path, host: str, port: int, data_port: int) -> None:
     host = check_loopback(host)
+    os.umask(0o077)  # state.db holds endpoint keys; logs may hold request ids: owner only
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(state_dir, 0o700)
     lock = lock_state_dir(state_dir)
     token = ensure_token(state_dir)
     control_sock, data_sock = bind(host, port), bind(host, data_port)

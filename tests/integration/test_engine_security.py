@@ -70,6 +70,25 @@ def test_the_token_file_is_private(engine: RunningEngine) -> None:
     assert len(engine.token) >= 32
 
 
+def test_the_state_dir_and_everything_in_it_is_private(tmp_path: Path) -> None:
+    state_dir = tmp_path / "shared"
+    state_dir.mkdir(mode=0o755)  # as a launcher might have made it
+    state_dir.chmod(0o755)
+    running = start_engine(state_dir)
+    try:
+        running.apply_demo()
+        assert running.score("fraud").status_code == 200
+        with running.client() as client:  # make sure request lines reach the log file
+            client.request("GET", "/v1/deployments/fraud-v1/logs", params={"tail": 1})
+    finally:
+        running.stop()
+    assert stat.S_IMODE(state_dir.stat().st_mode) == 0o700
+    for path in state_dir.rglob("*"):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path.relative_to(state_dir)} is readable by others: {oct(mode)}"
+    assert (state_dir / "state.db").exists() and any((state_dir / "logs").iterdir())
+
+
 def test_engine_json_describes_the_running_engine(engine: RunningEngine) -> None:
     info = json.loads((engine.state_dir / "engine.json").read_text())
     assert info["pid"] == engine.proc.pid
