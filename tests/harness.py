@@ -8,7 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -120,6 +121,17 @@ class RunningEngine:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+@contextmanager
+def running_demo(folder: Path) -> Iterator[RunningEngine]:
+    """An engine of its own in `folder`, the demo applied and Ready; stopped afterwards."""
+    running = start_engine(folder / "state")
+    try:
+        running.apply_demo()
+        yield running
+    finally:
+        running.stop()
 
 
 def start_engine(state_dir: Path, *extra: str, timeout: float = 30.0) -> RunningEngine:

@@ -14,21 +14,12 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
+from console.engine.demo import FEATURES  # the one list of the demo's features
+
 HERE = Path(__file__).resolve().parent
 OPSET = 17  # supported by onnxruntime >= 1.14
 IR_VERSION = 8  # the IR version that goes with opset 17
 
-# amount_z, hour_sin, hour_cos, merchant_risk, distance_z, card_present, velocity_z, account_age_z
-FEATURES = (
-    "amount_z",
-    "hour_sin",
-    "hour_cos",
-    "merchant_risk",
-    "distance_z",
-    "card_present",
-    "velocity_z",
-    "account_age_z",
-)
 WEIGHTS: dict[str, tuple[tuple[float, ...], float]] = {
     "1": ((0.80, -0.30, 0.40, 2.00, 0.60, -1.20, 0.90, -0.50), -3.00),
     "2": ((0.85, -0.25, 0.45, 2.10, 0.65, -1.30, 0.95, -0.55), -3.10),

@@ -9,17 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import RunningEngine, start_engine
+from tests.harness import RunningEngine, running_demo, start_engine
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEngine]:
-    running = start_engine(tmp_path_factory.mktemp("cli") / "state")
-    try:
-        running.apply_demo()
+    with running_demo(tmp_path_factory.mktemp("cli")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def cli(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:

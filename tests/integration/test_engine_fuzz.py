@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from tests.harness import RunningEngine, start_engine
+from tests.harness import RunningEngine, running_demo
 
 pytestmark = pytest.mark.integration
 
@@ -25,12 +25,8 @@ MAX_EXAMPLES = 30
 @pytest.fixture(scope="module")
 def fuzzed_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEngine]:
     """A demo engine of its own: the fuzzer may change its split or delete what it finds."""
-    running = start_engine(tmp_path_factory.mktemp("fuzz") / "state")
-    try:
-        running.apply_demo()
+    with running_demo(tmp_path_factory.mktemp("fuzz")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

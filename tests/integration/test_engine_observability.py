@@ -15,7 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness import RunningEngine, start_engine, wait_until
+from tests.harness import RunningEngine, running_demo, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +29,8 @@ SAMPLE_FIELDS = {
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEngine]:
-    running = start_engine(tmp_path_factory.mktemp("observability") / "state")
-    try:
-        running.apply_demo()
+    with running_demo(tmp_path_factory.mktemp("observability")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

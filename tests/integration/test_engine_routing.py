@@ -17,7 +17,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness import DEMO, RunningEngine, start_engine, wait_until
+from tests.harness import DEMO, RunningEngine, running_demo, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +27,8 @@ MAX_BODY = 10 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEngine]:
-    running = start_engine(tmp_path_factory.mktemp("routing") / "state")
-    try:
-        running.apply_demo()
+    with running_demo(tmp_path_factory.mktemp("routing")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
