@@ -5,13 +5,11 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.harness import RunningEngine, start_engine, wait_until
+from tests.harness import RunningEngine, wait_until
 
 DATA = Path(__file__).parent / "data"
 
@@ -28,15 +26,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(10)
     assert proc.stdout is not None
     proc.stdout.close()
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[RunningEngine]:
-    running = start_engine(tmp_path / "state")
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def state(engine: RunningEngine) -> tuple[str, int]:
