@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from console.domain.models import AuditEvent, DeploymentStatus, EndpointStatus, Revision
+from console.domain.telemetry import TelemetryBatch
 
 
 class PlaceKind(StrEnum):
@@ -118,6 +119,17 @@ class SupportsHistory(Protocol):
     def revisions(self, endpoint: str) -> list[Revision]: ...
 
     def audit(self, since: int = 0) -> list[AuditEvent]: ...
+
+
+@runtime_checkable
+class SupportsTelemetry(Protocol):
+    """Places read for telemetry by polling (serving hosts, Prometheus): each call returns
+    the samples since the previous call; `history_s` > 0 on the first call asks for the
+    recent past where the source keeps it. The engine streams instead (backends/telemetry_stream.py)."""
+
+    telemetry_period_s: float
+
+    def telemetry(self, history_s: float = 0.0) -> TelemetryBatch: ...
 
 
 # ---------------------------------------------------------------- secrets in URLs

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -94,10 +94,22 @@ class DeploymentSpec(Frozen):
         return self
 
 
+class Slo(Frozen):
+    """An endpoint's service-level objective: a latency percentile and an error rate, each
+    judged over `window_s`. A threshold left None is not checked."""
+
+    percentile: Literal["p95", "p99"] = "p95"
+    latency_ms: float | None = Field(default=None, gt=0, le=600_000)
+    error_rate_percent: float | None = Field(default=None, ge=0, le=100,
+                                             description="5xx responses as a percent of requests")
+    window_s: int = Field(default=60, ge=10, le=3600)
+
+
 class EndpointSpec(Frozen):
     name: Name
     description: str = Field(default="", max_length=2000)
     production: bool = False
+    slo: Slo | None = None
     traffic: dict[str, int] = Field(
         default_factory=dict, description="initial split, used when the endpoint is created"
     )
@@ -184,6 +196,7 @@ class EndpointStatus(Frozen):
     name: str
     description: str = ""
     production: bool = False
+    slo: Slo | None = None
     traffic: dict[str, int]
     mirror: dict[str, int]
     revision: int
