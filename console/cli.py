@@ -20,6 +20,7 @@ from console.commands import (
     cmd_logs,
     cmd_revisions,
     cmd_rollback,
+    cmd_slo,
     cmd_status,
     cmd_traffic,
     split_text,
@@ -90,6 +91,20 @@ def _parser() -> argparse.ArgumentParser:
     asub.add_parser("verify", parents=[common], help="check the hash chain and name the first broken event")
     asub.add_parser("list", parents=[common], help="print every event")
 
+    slo = sub.add_parser("slo", parents=[common], help="an endpoint's SLO: latency percentile and error rate")
+    ssub = slo.add_subparsers(dest="slo_command", required=True)
+    sshow = ssub.add_parser("show", parents=[common], help="print the endpoint's SLO")
+    sshow.add_argument("endpoint")
+    sset = ssub.add_parser("set", parents=[common], help="replace the endpoint's SLO (or --clear it)")
+    sset.add_argument("endpoint")
+    sset.add_argument("--percentile", choices=("p95", "p99"), default="p95", help="latency percentile (default p95)")
+    sset.add_argument("--latency-ms", type=float, default=None, help="latency threshold in milliseconds")
+    sset.add_argument("--error-rate", type=float, default=None, metavar="PERCENT",
+                      help="5xx error-rate threshold in percent of requests")
+    sset.add_argument("--window", type=int, default=60, metavar="SECONDS",
+                      help="seconds each figure is judged over (10..3600, default 60)")
+    sset.add_argument("--clear", action="store_true", help="remove the SLO")
+
     demo = sub.add_parser("demo", parents=[common], help="the demo endpoint")
     dsub = demo.add_subparsers(dest="demo_command", required=True)
     dtraffic = dsub.add_parser("traffic", parents=[common], help="send realistic scoring requests until stopped")
@@ -135,11 +150,11 @@ def explain(command: str, exc: BackendError, state_dir: Path) -> str:
     return "\n".join(lines)
 
 
-MUTATIONS = {"apply", "traffic", "rollback", "delete"}
+MUTATIONS = {"apply", "traffic", "rollback", "delete", "slo"}
 CLI_TIMEOUT = 30.0  # a mutation may wait on the engine's lock; the CLI can wait longer than the console
 CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace, EngineClient], int]] = {
     "apply": cmd_apply, "status": cmd_status, "traffic": cmd_traffic, "rollback": cmd_rollback,
-    "revisions": cmd_revisions, "delete": cmd_delete, "logs": cmd_logs, "demo": cmd_demo,
+    "revisions": cmd_revisions, "delete": cmd_delete, "logs": cmd_logs, "demo": cmd_demo, "slo": cmd_slo,
 }
 
 

@@ -177,3 +177,42 @@ def cmd_demo(args: argparse.Namespace, client: EngineClient) -> int:
         return 0
     print(json.dumps(counts, indent=2))
     return 0
+
+
+SLO_FLAGS = {"latency_ms": "--latency-ms", "error_rate_percent": "--error-rate", "window_s": "--window",
+             "percentile": "--percentile"}
+
+
+def cmd_slo(args: argparse.Namespace, client: EngineClient) -> int:
+    from pydantic import ValidationError
+
+    from console.domain.models import Slo
+    from console.domain.slo import slo_text
+
+    before = client.endpoint(args.endpoint)
+    if args.slo_command == "show":
+        if before.slo is None:
+            print(f"{args.endpoint}: no SLO (set one: switchboard slo set {args.endpoint} "
+                  "--latency-ms 250 --error-rate 1 --window 60)")
+        else:
+            print(f"{args.endpoint}: {slo_text(before.slo)}")
+        return 0
+    slo: Slo | None = None
+    if not args.clear:
+        if args.latency_ms is None and args.error_rate is None:
+            print("switchboard slo set: give --latency-ms, --error-rate or both (or --clear to remove the SLO)",
+                  file=sys.stderr)
+            return 2
+        try:
+            slo = Slo(percentile=args.percentile, latency_ms=args.latency_ms, error_rate_percent=args.error_rate,
+                      window_s=args.window)
+        except ValidationError as exc:
+            for err in exc.errors():
+                flag = SLO_FLAGS.get(str(err["loc"][0]), str(err["loc"][0])) if err["loc"] else "the SLO"
+                print(f"switchboard slo set: {flag}: {err['msg']}", file=sys.stderr)
+            return 2
+    after = client.set_slo(args.endpoint, slo)
+    print(f"{args.endpoint}: SLO {'cleared' if slo is None else 'set'}")
+    print(f"  before: {slo_text(before.slo)}")
+    print(f"  after:  {slo_text(after.slo)}")
+    return 0

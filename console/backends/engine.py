@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,7 +33,7 @@ from console.backends.base import (
     redact_url,
     unreachable_from,
 )
-from console.domain.models import AuditEvent, DeploymentStatus, EndpointStatus, Revision
+from console.domain.models import AuditEvent, DeploymentStatus, EndpointStatus, Revision, Slo
 
 M = TypeVar("M", bound=BaseModel)
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
@@ -123,6 +124,22 @@ class EngineClient:
         except httpx.HTTPError as exc:
             raise unreachable_from(exc, url) from exc
 
+    @contextmanager
+    def open_stream(self, path: str, params: dict[str, Any], read_timeout: float | None = None
+                    ) -> Iterator[httpx.Response]:
+        """An open streamed answer for a reader that must be able to close it from another
+        thread (telemetry). A refusal, and a transport error while reading, raise BackendErrors."""
+        url = f"{self.control_url}{path}"
+        try:
+            with self._http.stream("GET", path, params=params,
+                                   timeout=httpx.Timeout(10.0, read=read_timeout)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from_response(response.status_code, _json_or_text(response), url)
+                yield response
+        except httpx.HTTPError as exc:
+            raise unreachable_from(exc, url) from exc
+
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         url = f"{self.control_url}{path}"
         try:
@@ -169,6 +186,13 @@ class EngineClient:
         body = {"traffic": traffic, "mirror": mirror, "reason": reason}
         raw = self.request("PUT", f"/v1/endpoints/{endpoint}/traffic", json=body,
                            headers={"If-Match": str(if_match)})
+        return _parse(EndpointStatus, raw, "endpoint")
+
+    def set_slo(self, endpoint: str, slo: Slo | None) -> EndpointStatus:
+        """Set the endpoint's SLO, or clear it with None (the engine audits both)."""
+        body = b"null" if slo is None else slo.model_dump_json().encode()
+        raw = self.request("PUT", f"/v1/endpoints/{endpoint}/slo", content=body,
+                           headers={"Content-Type": "application/json"})
         return _parse(EndpointStatus, raw, "endpoint")
 
     def rollback(self, endpoint: str, *, if_match: int, to_revision: int | None = None,
@@ -275,6 +299,10 @@ class EngineBackend:
 
     def apply_yaml(self, text: str, base_dir: str) -> Any:
         return self._call("apply_yaml", text, base_dir)
+
+    def set_slo(self, endpoint: str, slo: Slo | None) -> EndpointStatus:
+        result: EndpointStatus = self._call("set_slo", endpoint, slo)
+        return result
 
     def close(self) -> None:
         with self._lock:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from console.domain.models import (
     DeploymentSpec,
@@ -20,6 +23,7 @@ from console.domain.models import (
     EndpointSpec,
     EndpointStatus,
     Revision,
+    Slo,
 )
 from console.domain.specs import Spec
 from console.domain.split import split_problems
@@ -50,6 +54,38 @@ def parse_if_match(value: str | None) -> int:
     if not text.isdigit():
         raise EngineError(400, f"If-Match must be a revision number, got {value!r}")
     return int(text)
+
+
+NO_SLO_BODY = "send an SLO object (percentile, latency_ms, error_rate_percent, window_s), or null to clear it"
+
+
+def parse_slo(raw: bytes) -> Slo | None:
+    """A PUT body: an SLO object as JSON, or null to clear it."""
+    if not raw.strip():
+        raise EngineError(422, f"the body is empty: {NO_SLO_BODY}", problems=["body: empty"])
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise EngineError(422, f"the body is not JSON ({exc}): {NO_SLO_BODY}",
+                          problems=[f"body: not JSON: {exc}"]) from None
+    if body is None:
+        return None
+    if not isinstance(body, dict):
+        raise EngineError(422, f"the body is a JSON {type(body).__name__}: {NO_SLO_BODY}",
+                          problems=[f"body: expected an object or null, got {type(body).__name__}"])
+    try:
+        return Slo.model_validate(body)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()]
+        raise EngineError(422, "; ".join(problems), problems=problems) from None
+
+
+def _attempt(raw: bytes) -> Any:
+    """What a refused SLO body said, for its audit event."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw[:2000].decode(errors="replace")
 
 
 class Engine:
@@ -131,7 +167,7 @@ class Engine:
         spec, _, created = self._endpoints[name]
         latest = self.store.latest_revision(name)
         return EndpointStatus(
-            name=name, description=spec.description, production=spec.production,
+            name=name, description=spec.description, production=spec.production, slo=spec.slo,
             traffic=latest.traffic if latest else {}, mirror=latest.mirror if latest else {},
             revision=latest.number if latest else 0, applied_revision=self.router.applied_revision(name),
             scoring_uri=f"{self.data_url}/endpoints/{name}/score",
@@ -173,6 +209,8 @@ class Engine:
         with self.store.transaction() as db:
             for spec in endpoints:
                 before = self._endpoints.get(spec.name)
+                if before is not None and "slo" not in spec.model_fields_set:
+                    spec = spec.model_copy(update={"slo": before[0].slo})  # no `slo:` keeps the SLO set
                 if before is not None and before[0] == spec:
                     changed["unchanged"].append(f"endpoint/{spec.name}")
                     continue
@@ -314,6 +352,24 @@ class Engine:
                 after={"revision": revision.number, "traffic": traffic, "mirror": mirror}, reason=reason,
             )
         self._install(endpoint)
+
+    async def set_slo(self, endpoint: str, raw: bytes, actor: str) -> EndpointStatus:
+        """Set (an SLO object) or clear (null) the endpoint's SLO; refusals are audited too."""
+        async with self.lock:
+            with self._audit_refusal(actor, "endpoint.slo", endpoint, None, _attempt(raw), ""):
+                self.endpoint(endpoint)
+                slo = parse_slo(raw)
+                spec = self._endpoints[endpoint][0]
+                if spec.slo != slo:
+                    with self.store.transaction() as db:
+                        self.store.put_endpoint(db, spec.model_copy(update={"slo": slo}))
+                        self.store.append_audit(
+                            db, actor, "endpoint.slo", "ok", endpoint=endpoint,
+                            before=spec.slo.model_dump() if spec.slo else None,
+                            after=slo.model_dump() if slo else None,
+                        )
+                    self._endpoints = self.store.endpoints()
+            return self.endpoint(endpoint)
 
     async def delete_deployment(self, name: str, actor: str, reason: str = "") -> None:
         """Refused while it has live or mirror share. The drain runs outside the mutation lock,

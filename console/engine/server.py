@@ -24,6 +24,7 @@ from console.domain.specs import KINDS, SpecError, parse_specs
 from console.engine.core import Engine, EngineError
 
 HEARTBEAT_SECONDS = 15.0
+MAX_SLO_BYTES = 64 * 1024
 
 
 class TrafficBody(BaseModel):
@@ -112,6 +113,13 @@ def build_app(engine: Engine, token: str, info: dict[str, Any]) -> FastAPI:
     @app.put("/v1/endpoints/{name}/traffic")
     async def set_traffic(name: str, body: TrafficBody, actor: Actor, if_match: IfMatch = None) -> EndpointStatus:
         return await engine.set_traffic(name, if_match, body.traffic, body.mirror, body.reason, actor)
+
+    @app.put("/v1/endpoints/{name}/slo")
+    async def set_slo(name: str, request: Request, actor: Actor) -> EndpointStatus:
+        raw = await request.body()
+        if len(raw) > MAX_SLO_BYTES:
+            raise EngineError(413, f"an SLO body is at most {MAX_SLO_BYTES} bytes")
+        return await engine.set_slo(name, raw, actor)
 
     @app.post("/v1/endpoints/{name}/rollback")
     async def rollback(
