@@ -30,6 +30,15 @@ sb_ensure_qt_libs
 export VIRTUAL_ENV="$PWD/.venv"
 export PATH="$VIRTUAL_ENV/bin:$PATH"
 
+step="mlserver environment"; sb_section "MLServer environment (.venv-mlserver from packaging/requirements-mlserver.txt)"
+if [[ "${SWITCHBOARD_SKIP_MLSERVER:-0}" == 1 ]]; then
+    echo "SWITCHBOARD_SKIP_MLSERVER=1: the MLServer test will skip."
+else
+    sb_ensure_mlserver_venv packaging/requirements-mlserver.txt
+    # The serving-host test must meet a real MLServer here, not skip.
+    export SWITCHBOARD_MLSERVER="$SB_MLSERVER_BIN" SWITCHBOARD_REQUIRE_MLSERVER=1
+fi
+
 step="ruff"; sb_section "ruff check console tests"
 ruff check console tests
 
@@ -47,6 +56,8 @@ export XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" XDG_RUNTIME_DIR="
 unset QT_QPA_PLATFORM
 # The credential tests must meet a real Secret Service here, not skip.
 export SWITCHBOARD_REQUIRE_KEYRING=1
+# ... and the Prometheus place tests a real Prometheus server (Debian package prometheus).
+export SWITCHBOARD_REQUIRE_PROMETHEUS=1
 dbus-run-session -- sh -c '
     printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null &&
     exec xvfb-run -a -s "-screen 0 1600x1000x24" python -m pytest "$@"

@@ -10,7 +10,8 @@ from pathlib import Path
 from console import __version__
 from console.backends.base import BackendError, Conflict, Invalid, Unreachable
 from console.backends.engine import EngineClient
-from console.backends.launcher import default_state_dir
+from console.backends.identity import IdentityError, load_identity
+from console.backends.launcher import default_config_dir, default_state_dir
 from console.commands import (
     cmd_apply,
     cmd_audit,
@@ -25,6 +26,9 @@ from console.commands import (
     cmd_traffic,
     split_text,
 )
+from console.release_commands import HANDLERS as RELEASE_HANDLERS
+from console.release_commands import add_parsers as add_release_parsers
+from console.rollout_commands import add_rollout_parser, cmd_rollout
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS, help="the local engine's state dir")
+    common.add_argument("--config-dir", type=Path, default=argparse.SUPPRESS,
+                        help="config dir holding this CLI's identity (cli-identity)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     engine = sub.add_parser("engine", parents=[common], help="run the local engine in the foreground")
@@ -105,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="seconds each figure is judged over (10..3600, default 60)")
     sset.add_argument("--clear", action="store_true", help="remove the SLO")
 
+    add_rollout_parser(sub, common)
+
+    add_release_parsers(sub, common)  # policy, propose, proposals, approve, reject, record
+
     demo = sub.add_parser("demo", parents=[common], help="the demo endpoint")
     dsub = demo.add_subparsers(dest="demo_command", required=True)
     dtraffic = dsub.add_parser("traffic", parents=[common], help="send realistic scoring requests until stopped")
@@ -150,12 +160,16 @@ def explain(command: str, exc: BackendError, state_dir: Path) -> str:
     return "\n".join(lines)
 
 
-MUTATIONS = {"apply", "traffic", "rollback", "delete", "slo"}
+MUTATIONS = {"apply", "traffic", "rollback", "delete", "slo", "rollout"}
 CLI_TIMEOUT = 30.0  # a mutation may wait on the engine's lock; the CLI can wait longer than the console
 CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace, EngineClient], int]] = {
     "apply": cmd_apply, "status": cmd_status, "traffic": cmd_traffic, "rollback": cmd_rollback,
     "revisions": cmd_revisions, "delete": cmd_delete, "logs": cmd_logs, "demo": cmd_demo, "slo": cmd_slo,
+    "rollout": cmd_rollout,
 }
+
+MUTATIONS |= {"policy", "propose", "approve", "reject"}
+CLIENT_COMMANDS.update(RELEASE_HANDLERS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,7 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "audit":
         return cmd_audit(args, state_dir)
     try:
-        with EngineClient.for_state_dir(state_dir, timeout=CLI_TIMEOUT) as client:
+        identity = load_identity((args.config_dir or default_config_dir()).expanduser(), "cli")
+    except IdentityError as exc:
+        print(f"switchboard {args.command}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        with EngineClient.for_state_dir(state_dir, timeout=CLI_TIMEOUT, identity=identity) as client:
             return CLIENT_COMMANDS[args.command](args, client)
     except BackendError as exc:
         print(explain(args.command, exc, state_dir), file=sys.stderr)

@@ -21,8 +21,9 @@ SB_QT_RUNTIME_PKGS=(
     libxkbcommon-x11-0 libxkbcommon0 libegl1 libgl1 libfontconfig1 libdbus-1-3
     libglib2.0-0 fonts-dejavu-core
 )
-# The test command adds a virtual X server, a session bus and a Secret Service.
-SB_TEST_PKGS=(xvfb xauth dbus gnome-keyring)
+# The test command adds a virtual X server, a session bus, a Secret Service and a Prometheus
+# server (/usr/bin/prometheus; the tests start their own on 127.0.0.1, never the packaged service).
+SB_TEST_PKGS=(xvfb xauth dbus gnome-keyring prometheus)
 SB_TEST_OPTIONAL_PKGS=(dbus-x11)
 
 sb_say() { printf '%s\n' "$*" >&2; }
@@ -102,9 +103,9 @@ sb_ensure_system_packages() {
         sb_say "Not a Debian/Ubuntu system (or SWITCHBOARD_SKIP_APT=1): not checking system packages."
         if [[ "$kind" == test ]]; then
             local cmd
-            for cmd in xvfb-run xauth dbus-run-session gnome-keyring-daemon; do
+            for cmd in xvfb-run xauth dbus-run-session gnome-keyring-daemon prometheus; do
                 command -v "$cmd" >/dev/null 2>&1 \
-                    || sb_die "'$cmd' not found: install Xvfb, xauth, D-Bus and gnome-keyring."
+                    || sb_die "'$cmd' not found: install Xvfb, xauth, D-Bus, gnome-keyring and Prometheus."
             done
         fi
         return 0
@@ -128,6 +129,13 @@ sb_ensure_system_packages() {
         return 0
     fi
     sb_apt_install "${missing_req[*]}" "${missing_opt[*]}"
+    # Debian's prometheus package enables and (under systemd) starts a server listening on every
+    # interface; the tests only run the binary on 127.0.0.1. Stop the service we just installed.
+    if [[ " ${missing_req[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1 \
+        && [[ -d /run/systemd/system ]]; then
+        echo "Stopping and disabling the packaged prometheus service (the tests start their own on 127.0.0.1)."
+        systemctl disable --now prometheus >/dev/null 2>&1 || sb_say "(could not disable the prometheus service)"
+    fi
 }
 
 # Prints a python (>= 3.11) to build the venv with, or fails with a clear message.
@@ -246,4 +254,64 @@ sb_ensure_qt_libs() {
     sb_apt_install "${pkgs[*]}" ""
     mapfile -t libs < <(sb_qt_unresolved_libs)
     ((${#libs[@]} == 0)) || sb_die "still unresolved after installing ${pkgs[*]}: ${libs[*]} (find the package with: apt-file search ${libs[0]})"
+}
+
+# ---------------------------------------------------------------- MLServer (tests only)
+# sb_ensure_mlserver_venv [REQUIREMENTS]: .venv-mlserver with MLServer and mlserver-sklearn
+# (packaging/requirements-mlserver.txt), apart from .venv because their pins conflict. Skipped
+# while its stamp (hash of the requirements and the interpreter version) is unchanged.
+# MLServer 1.7.1 supports Python 3.9-3.12: PYTHON_MLSERVER picks the interpreter, otherwise the
+# first of python3, python3.12 ... python3.9 in that range. Sets SB_MLSERVER_BIN.
+SB_MLSERVER_VENV=.venv-mlserver
+
+sb_find_mlserver_python() {
+    local c
+    for c in ${PYTHON_MLSERVER:+"$PYTHON_MLSERVER"} python3 python3.12 python3.11 python3.10 python3.9; do
+        command -v "$c" >/dev/null 2>&1 || continue
+        if "$c" -c 'import sys; sys.exit(not ((3, 9) <= sys.version_info[:2] <= (3, 12)))' 2>/dev/null; then
+            command -v "$c"
+            return 0
+        fi
+    done
+    sb_say "MLServer 1.7.1 needs Python 3.9-3.12 for $SB_MLSERVER_VENV, and none was found on PATH."
+    sb_say "Point PYTHON_MLSERVER at one (PYTHON_MLSERVER=/path/to/python3.12 $0), or set"
+    sb_say "SWITCHBOARD_SKIP_MLSERVER=1 to skip the MLServer test."
+    return 1
+}
+
+sb_mlserver_hash() {
+    { cat "$1"; "$SB_MLSERVER_VENV/bin/python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1
+}
+
+sb_ensure_mlserver_venv() {
+    local reqfile=${1:-packaging/requirements-mlserver.txt} stamp="$SB_MLSERVER_VENV/.switchboard-stamp"
+    [[ -f "$reqfile" ]] || sb_die "$reqfile not found"
+    mkdir -p "$SB_MLSERVER_VENV"
+    exec 8>"$SB_MLSERVER_VENV/.bootstrap.lock"
+    if command -v flock >/dev/null 2>&1; then flock 8; fi
+    if [[ -e "$SB_MLSERVER_VENV/bin/python" ]] && ! "$SB_MLSERVER_VENV/bin/python" -c \
+        'import sys; sys.exit(not ((3, 9) <= sys.version_info[:2] <= (3, 12)))' 2>/dev/null; then
+        sb_say "$SB_MLSERVER_VENV/bin/python is broken or outside Python 3.9-3.12: recreating $SB_MLSERVER_VENV"
+        find "$SB_MLSERVER_VENV" -mindepth 1 -maxdepth 1 ! -name .bootstrap.lock -exec rm -rf {} +
+    fi
+    if [[ ! -x "$SB_MLSERVER_VENV/bin/python" ]]; then
+        local py
+        py=$(sb_find_mlserver_python) || exit 1
+        echo "Creating $SB_MLSERVER_VENV with $py ($("$py" --version 2>&1))"
+        "$py" -m venv "$SB_MLSERVER_VENV" \
+            || sb_die "could not create $SB_MLSERVER_VENV with $py (on Debian/Ubuntu: apt-get install python3-venv)"
+    fi
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$(sb_mlserver_hash "$reqfile")" ]]; then
+        echo "$SB_MLSERVER_VENV is up to date with $reqfile."
+    else
+        local -a pip_opts=(--disable-pip-version-check --no-input)
+        [[ -t 1 ]] || pip_opts+=(--progress-bar off)
+        echo "Installing $reqfile into $SB_MLSERVER_VENV"
+        "$SB_MLSERVER_VENV/bin/python" -m pip install "${pip_opts[@]}" -q -r "$reqfile"
+        "$SB_MLSERVER_VENV/bin/python" -m pip check
+        sb_mlserver_hash "$reqfile" >"$stamp"
+    fi
+    exec 8>&-
+    SB_MLSERVER_BIN="$PWD/$SB_MLSERVER_VENV/bin/mlserver"
+    [[ -x "$SB_MLSERVER_BIN" ]] || sb_die "$SB_MLSERVER_BIN is missing after installing $reqfile"
 }

@@ -33,6 +33,8 @@ from console.backends.base import (
     redact_url,
     unreachable_from,
 )
+from console.backends.engine_release import ReleaseBackendCalls, ReleaseCalls
+from console.backends.identity import IDENTITY_HEADER
 from console.domain.models import AuditEvent, DeploymentStatus, EndpointStatus, Revision, Slo
 
 M = TypeVar("M", bound=BaseModel)
@@ -84,24 +86,29 @@ def read_engine_file(state_dir: Path) -> EngineFile:
         raise Unreachable(f"cannot read {path}: {exc}", kind="not-running") from exc
 
 
-class EngineClient:
-    """Typed calls of the control API. Every call has `timeout`; errors are BackendErrors."""
+class EngineClient(ReleaseCalls):
+    """Typed calls of the control API. Every call has `timeout`; errors are BackendErrors.
+    `identity` (console/backends/identity.py) names the console or CLI to the engine."""
 
     def __init__(self, control_url: str, token: str, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-                 transport: httpx.BaseTransport | None = None, actor_name: str | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, actor_name: str | None = None,
+                 identity: str | None = None) -> None:
         self.control_url = control_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}", "X-Actor": actor_name or actor()}
+        if identity:
+            headers[IDENTITY_HEADER] = identity
         self._http = httpx.Client(
-            base_url=self.control_url, timeout=timeout, transport=transport, trust_env=False,
-            headers={"Authorization": f"Bearer {token}", "X-Actor": actor_name or actor()},
+            base_url=self.control_url, timeout=timeout, transport=transport, trust_env=False, headers=headers,
         )
 
     @classmethod
-    def for_state_dir(cls, state_dir: Path, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT) -> EngineClient:
+    def for_state_dir(cls, state_dir: Path, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+                      identity: str | None = None) -> EngineClient:
         """A client of the engine running on `state_dir`; Unreachable(kind='not-running') if none."""
         found = read_engine_file(state_dir)
         if not found.alive():
             raise Unreachable(f"the engine of {state_dir} (pid {found.pid}) is not running", kind="not-running")
-        return cls(found.control_url, found.token, timeout)
+        return cls(found.control_url, found.token, timeout, identity=identity)
 
     def close(self) -> None:
         self._http.close()
@@ -203,6 +210,22 @@ class EngineClient:
         return self.request("POST", f"/v1/endpoints/{endpoint}/rollback", json=body,
                             headers={"If-Match": str(if_match)})
 
+    # ---- rollouts: the engine runs them (console/engine/rollouts.py); answers are the rollout's JSON
+    def start_rollout(self, endpoint: str, plan_yaml: str, reason: str = "") -> dict[str, Any]:
+        return dict(self.request("POST", f"/v1/endpoints/{endpoint}/rollout",
+                                 json={"yaml": plan_yaml, "reason": reason}))
+
+    def rollout(self, endpoint: str) -> dict[str, Any]:
+        """The endpoint's active rollout, else its last one (NotFound if it never had one)."""
+        return dict(self.request("GET", f"/v1/endpoints/{endpoint}/rollout"))
+
+    def rollout_action(self, endpoint: str, action: str, reason: str = "") -> dict[str, Any]:
+        """pause, resume, approve (the gate it waits at), abort (100% back to the baseline) or promote."""
+        return dict(self.request("POST", f"/v1/endpoints/{endpoint}/rollout/{action}", json={"reason": reason}))
+
+    def rollouts(self) -> list[dict[str, Any]]:
+        return list(self.request("GET", "/v1/rollouts"))
+
 
 def _json_or_text(response: httpx.Response) -> Any:
     try:
@@ -231,13 +254,15 @@ def _parse(model: type[M], raw: Any, what: str) -> M:
         raise Invalid(f"the engine's {what} are not in the expected shape: {exc.errors()[0]}") from exc
 
 
-class EngineBackend:
+class EngineBackend(ReleaseBackendCalls):
     """The local engine of one state dir, as a place."""
 
     freshness_s = 10.0
 
-    def __init__(self, place_id: str, state_dir: Path, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, place_id: str, state_dir: Path, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+                 identity: str | None = None) -> None:
         self.place_id = place_id
+        self.identity = identity  # this console's (console/backends/identity.py), sent with every call
         self.state_dir = Path(state_dir)
         self._timeout = timeout
         self._lock = threading.Lock()
@@ -256,7 +281,7 @@ class EngineBackend:
                     raise Unreachable(f"the engine of {self.state_dir} (pid {found.pid}) is not running",
                                       kind="not-running")
                 self._file = found
-                self._client = EngineClient(found.control_url, found.token, self._timeout)
+                self._client = EngineClient(found.control_url, found.token, self._timeout, identity=self.identity)
             return self._client
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:

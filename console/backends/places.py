@@ -30,6 +30,7 @@ from console.backends.base import (
     unreachable_from,
     url_secret_problems,
 )
+from console.backends.promql import PromMapping
 
 PLACES_FILE = "places.json"
 PROBE_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
@@ -52,9 +53,15 @@ class PlaceConfig(BaseModel):
     username: str | None = None
     secret_ref: str | None = None
     verify_tls: bool = True
+    metrics_url: str | None = Field(
+        default=None, description="a serving host's /metrics, where it is not at the place URL (MLServer's metrics "
+                                  "port): a full URL, or a path on the place URL")
+    latency_histogram: str | None = Field(
+        default=None, description="a serving host's histogram charted as its latency (for servers not recognised)")
+    prometheus: PromMapping | None = Field(default=None, description="a Prometheus place's label mapping")
     auto: bool = Field(default=False, description="added by the console for this session, not saved")
 
-    @field_validator("url")
+    @field_validator("url", "metrics_url")
     @classmethod
     def _no_secret_in_url(cls, url: str | None) -> str | None:
         """A URL is saved in places.json in plaintext: it must not carry a password or token."""

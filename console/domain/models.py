@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from console.domain.endpoint_policy import EndpointPolicy
 from console.domain.split import split_problems
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -110,6 +111,7 @@ class EndpointSpec(Frozen):
     description: str = Field(default="", max_length=2000)
     production: bool = False
     slo: Slo | None = None
+    policy: EndpointPolicy | None = Field(default=None, description="steps, bake time, approval; None: defaults")
     traffic: dict[str, int] = Field(
         default_factory=dict, description="initial split, used when the endpoint is created"
     )
@@ -166,6 +168,7 @@ class AuditEvent(Frozen):
     outcome: str
     prev_hash: str
     hash: str
+    identity: str | None = Field(default=None, description="the console or CLI that sent it (X-Switchboard-Identity)")
 
 
 class ReplicaStatus(Frozen):
@@ -197,6 +200,7 @@ class EndpointStatus(Frozen):
     description: str = ""
     production: bool = False
     slo: Slo | None = None
+    policy: EndpointPolicy | None = None
     traffic: dict[str, int]
     mirror: dict[str, int]
     revision: int

@@ -9,57 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from console.domain.endpoint_policy import DEFAULT_STEPS as DEFAULT_STEPS
+from console.domain.endpoint_policy import EndpointPolicy as EndpointPolicy
 from console.domain.models import DeploymentState, Name, Slo
 from console.domain.slo import weighted_percentile
 from console.domain.split import split_problems
 from console.domain.telemetry import Sample
 
-DEFAULT_STEPS = (5, 25, 50, 100)
-
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class EndpointPolicy(Frozen):
-    """The rules an endpoint's changes must follow. It lives with the endpoint on the engine,
-    so every console that connects applies the same ones."""
-
-    steps: tuple[int, ...] = Field(default=DEFAULT_STEPS, description="rollout plan presets, percent")
-    max_step: int = Field(default=25, ge=1, le=100, description="most points a share may rise per change")
-    bake_s: float = Field(default=300, ge=0, le=7 * 86400,
-                          description="time at ≥ max_step% after which a larger rise is allowed")
-    freshness_s: float = Field(default=5, gt=0, le=3600, description="oldest data a change may be made from")
-    min_requests: int = Field(default=20, ge=1, le=1_000_000,
-                              description="fewer requests in the SLO window leave health unknown")
-    max_utilization_percent: float = Field(default=80, gt=0, le=100,
-                                           description="projected CPU/GPU use above this warns")
-    production: bool = False
-    approval_required: bool = False
-    approvers: tuple[str, ...] = Field(default=(), description="who may approve; empty: anyone but the proposer")
-
-    @field_validator("steps")
-    @classmethod
-    def _steps_increase(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        for step in value:
-            if not 1 <= step <= 100:
-                raise ValueError(f"each step is a share of 1..100 percent, got {step}")
-        if list(value) != sorted(set(value)):
-            raise ValueError(f"steps must rise strictly, got {list(value)}")
-        return value
-
-    @field_validator("approvers")
-    @classmethod
-    def _approvers_named(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        names = [a.strip() for a in value]
-        if any(not n for n in names):
-            raise ValueError("an approver's name cannot be empty")
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"approvers are listed twice: {dupes}")
-        return tuple(names)
 
 
 class Proposal(Frozen):

@@ -42,6 +42,13 @@ class Sample(Frozen):
     errors_5xx: float | None = None
     latency_ms: dict[str, float | None] = Field(
         default_factory=dict, description="p50/p90/p95/p99 over the interval; a key may be missing or None")
+    latency_mean_ms: float | None = Field(
+        default=None, description="mean latency over the interval, where a source has only a sum and a count")
+    queue_mean_ms: float | None = Field(default=None, description="mean time a request waited in the server's queue")
+    ttft_ms: dict[str, float | None] = Field(
+        default_factory=dict, description="LLM servers: time to first token, p50/p90/p95/p99 over the interval")
+    inter_token_ms: dict[str, float | None] = Field(
+        default_factory=dict, description="LLM servers: time between output tokens, p50/p90/p95/p99")
     in_flight: float | None = None
     replicas_ready: int | None = None
     replicas_desired: int | None = None

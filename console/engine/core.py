@@ -27,20 +27,16 @@ from console.domain.models import (
 )
 from console.domain.specs import Spec
 from console.domain.split import split_problems
+from console.engine.approvals import Approvals
+from console.engine.errors import EngineError as EngineError
 from console.engine.hoststats import HostStats, gpus_for
 from console.engine.logs import LogHub
+from console.engine.records import Records
+from console.engine.rollouts import Rollouts
 from console.engine.router import Router, RouteTable
 from console.engine.store import Store
 from console.engine.supervisor import Supervisor, resolve_paths
 from console.engine.telemetry import Telemetry
-
-
-class EngineError(Exception):
-    def __init__(self, status: int, message: str, **detail: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.detail = detail
 
 
 def _names(names: Iterable[str]) -> str:
@@ -101,6 +97,9 @@ class Engine:
         self.lock = asyncio.Lock()
         self._endpoints: dict[str, tuple[EndpointSpec, str, datetime]] = {}
         self._gpus: list[dict[str, Any]] | None = None
+        self.approvals = Approvals(self)  # proposals and their approval (console/engine/approvals.py)
+        self.records = Records(self)  # figures before and after each change, release records
+        self.rollouts = Rollouts(self)  # progressive rollouts run by the engine (console/engine/rollouts.py)
 
     # -- life ----------------------------------------------------------------------
 
@@ -112,14 +111,19 @@ class Engine:
             self.supervisor.ensure(spec, created)
         for name in self._endpoints:
             self._install(name)
+        self.rollouts.restore()
+        self.rollouts.start_runner()
 
     async def stop(self) -> None:
+        await self.rollouts.stop()
         await self.supervisor.shutdown()
         self.logs.close()
         self.store.close()
 
     def tick(self) -> None:
         self.logs.flush()
+        self.approvals.settle()
+        self.records.tick()
         self._gpus = self.stats.gpus()
         pairs = [(d.spec.endpoint, d.spec.name) for d in self.supervisor.deployments.values()]
         self.telemetry.tick(pairs)
@@ -167,7 +171,7 @@ class Engine:
         spec, _, created = self._endpoints[name]
         latest = self.store.latest_revision(name)
         return EndpointStatus(
-            name=name, description=spec.description, production=spec.production, slo=spec.slo,
+            name=name, description=spec.description, production=spec.production, slo=spec.slo, policy=spec.policy,
             traffic=latest.traffic if latest else {}, mirror=latest.mirror if latest else {},
             revision=latest.number if latest else 0, applied_revision=self.router.applied_revision(name),
             scoring_uri=f"{self.data_url}/endpoints/{name}/score",
@@ -211,6 +215,8 @@ class Engine:
                 before = self._endpoints.get(spec.name)
                 if before is not None and "slo" not in spec.model_fields_set:
                     spec = spec.model_copy(update={"slo": before[0].slo})  # no `slo:` keeps the SLO set
+                if before is not None and "policy" not in spec.model_fields_set:
+                    spec = spec.model_copy(update={"policy": before[0].policy})  # and no `policy:` the policy
                 if before is not None and before[0] == spec:
                     changed["unchanged"].append(f"endpoint/{spec.name}")
                     continue
@@ -290,11 +296,14 @@ class Engine:
 
     async def set_traffic(
         self, endpoint: str, if_match: str | None, traffic: dict[str, int], mirror: dict[str, int],
-        reason: str, actor: str,
+        reason: str, actor: str, by_rollout: bool = False,
     ) -> EndpointStatus:
         attempt = {"if_match": if_match, "traffic": traffic, "mirror": mirror}
         async with self.lock:
             with self._audit_refusal(actor, "traffic.shift", endpoint, None, attempt, reason):
+                if not by_rollout:  # a rollout's own steps: its start was checked (rollouts.begin)
+                    self.rollouts.check_manual(endpoint)  # under rollout: abort or promote it instead
+                    self.approvals.refuse_unapproved(endpoint)  # policy.approval_required: propose instead
                 latest = self._check_revision(endpoint, if_match)
                 self._commit_split(endpoint, latest, traffic, mirror, reason, actor, "shift", None)
             return self.endpoint(endpoint)
@@ -305,6 +314,7 @@ class Engine:
         attempt = {"if_match": if_match, "to_revision": to_revision}
         async with self.lock:
             with self._audit_refusal(actor, "traffic.rollback", endpoint, None, attempt, reason):
+                self.rollouts.check_manual(endpoint)  # under rollout: abort it (100% back to its baseline)
                 latest = self._check_revision(endpoint, if_match)
                 history = {r.number: r for r in self.store.revisions(endpoint)}
                 target_number = to_revision if to_revision is not None else latest.number - 1
@@ -351,6 +361,7 @@ class Engine:
                 db, actor, f"traffic.{kind}", "ok", endpoint=endpoint, before=before,
                 after={"revision": revision.number, "traffic": traffic, "mirror": mirror}, reason=reason,
             )
+            self.records.changed(db, revision)  # figures of the window before now; after, later
         self._install(endpoint)
 
     async def set_slo(self, endpoint: str, raw: bytes, actor: str) -> EndpointStatus:

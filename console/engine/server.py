@@ -22,6 +22,9 @@ from console.domain.audit import first_broken
 from console.domain.models import DeploymentStatus, EndpointStatus, Revision
 from console.domain.specs import KINDS, SpecError, parse_specs
 from console.engine.core import Engine, EngineError
+from console.engine.identity import CURRENT, IDENTITY_PATTERN
+from console.engine.release_api import add_release_routes
+from console.engine.rollout_api import add_rollout_routes
 
 HEARTBEAT_SECONDS = 15.0
 MAX_SLO_BYTES = 64 * 1024
@@ -52,7 +55,13 @@ class DeleteBody(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
-def actor_of(x_actor: Annotated[str | None, Header(max_length=200)] = None) -> str:
+async def actor_of(
+    x_actor: Annotated[str | None, Header(max_length=200)] = None,
+    x_switchboard_identity: Annotated[str | None, Header(pattern=IDENTITY_PATTERN)] = None,
+) -> str:
+    """The caller's actor; its identity goes to every audit event this request writes (async: it
+    runs in the request's own task, where the endpoint runs, so the context variable carries)."""
+    CURRENT.set(x_switchboard_identity)
     return x_actor or "api"
 
 
@@ -185,15 +194,20 @@ def build_app(engine: Engine, token: str, info: dict[str, Any]) -> FastAPI:
         async def stream() -> AsyncIterator[str]:
             queue = engine.logs.subscribe(name)
             try:
-                for line in lines:
-                    yield line
+                if lines:
+                    yield "".join(lines)
                 while True:
                     try:
                         item = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
                     except TimeoutError:
                         continue
-                    if replica is None or item.source == replica:
-                        yield item.render() + "\n"
+                    # A busy log goes out in one chunk per 20 ms, not one per line: a reader at
+                    # 10,000 lines a second then parses a few dozen chunks a second, not 10,000.
+                    await asyncio.sleep(0.02)
+                    batch = [item] + [queue.get_nowait() for _ in range(queue.qsize())]
+                    text = "".join(ln.render() + "\n" for ln in batch if replica is None or ln.source == replica)
+                    if text:
+                        yield text
             finally:
                 engine.logs.unsubscribe(name, queue)
 
@@ -218,6 +232,9 @@ def build_app(engine: Engine, token: str, info: dict[str, Any]) -> FastAPI:
                 engine.telemetry.unsubscribe(queue)
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    add_release_routes(app, engine)  # policy, proposals and approvals, release records
+    add_rollout_routes(app, engine, Actor)  # progressive rollouts run by the engine
 
     @app.get("/metrics", response_model=None)
     async def metrics() -> Response:

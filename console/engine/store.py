@@ -17,6 +17,7 @@ from typing import Any
 
 from console.domain.audit import GENESIS, event_hash
 from console.domain.models import AuditEvent, DeploymentSpec, EndpointSpec, Revision
+from console.engine.identity import CURRENT, FROM_REQUEST
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS endpoints (
@@ -48,6 +49,9 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        columns = {r["name"] for r in self.db.execute("PRAGMA table_info(audit)")}
+        if "identity" not in columns:  # state dirs from before per-console identities
+            self.db.execute("ALTER TABLE audit ADD COLUMN identity TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -166,7 +170,10 @@ class Store:
         before: Any = None,
         after: Any = None,
         reason: str = "",
+        identity: str | None = FROM_REQUEST,
     ) -> AuditEvent:
+        """`identity` defaults to the calling console's, when serving a control API request."""
+        identity = CURRENT.get() if identity == FROM_REQUEST else identity
         last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         fields: dict[str, Any] = {
             "seq": (last["seq"] + 1) if last else 1,
@@ -180,14 +187,16 @@ class Store:
             "reason": reason,
             "outcome": outcome,
             "prev_hash": last["hash"] if last else GENESIS,
+            "identity": identity,
         }
         fields["hash"] = event_hash(fields)
         db.execute(
-            "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit (seq, time, actor, action, endpoint, deployment, before, after, reason, outcome,"
+            " prev_hash, hash, identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 fields["seq"], fields["time"], actor, action, endpoint, deployment,
                 json.dumps(fields["before"]), json.dumps(fields["after"]), reason, outcome,
-                fields["prev_hash"], fields["hash"],
+                fields["prev_hash"], fields["hash"], identity,
             ),
         )
         return AuditEvent.model_validate(fields)

@@ -36,6 +36,11 @@ SPECS = (
     ActionSpec("toggle_messages", "&Messages", "Show or hide the messages (errors and notices)", "Ctrl+M", "&View"),
     ActionSpec("copy_uri", "&Copy scoring URI", "Copy the selected endpoint's scoring URI", "Ctrl+Shift+C",
                "&Endpoint"),
+    ActionSpec("edit_slo", "Edit &SLO…", "Set the selected endpoint's latency and error-rate objective (SLO)",
+               "Ctrl+Shift+L", "&Endpoint"),
+    ActionSpec("logs", "&Logs", "Follow the live logs of the selected deployment or endpoint", "Ctrl+L", "&View"),
+    ActionSpec("open_log_file", "Open &log file…", "Open a local log file: text, JSON lines or .gz (or drop it on the "
+               "window)", "Ctrl+O", "&File"),
     ActionSpec("quit", "&Quit", "Quit the console (the local engine keeps running)", "Ctrl+Q", "&File"),
 )
 

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 HISTORY_TAB, AUDIT_TAB = 0, 1
 # Every fixed word of the entries' titles and details below, for their groups' search texts.
-ENDPOINT_WORDS = "copy scoring uri refresh read and the history again · show revision history audit events endpoint at"
+ENDPOINT_WORDS = ("copy scoring uri refresh read and the history again · show revision history audit events "
+                  "endpoint at edit slo… latency error-rate objective")
 DEPLOYMENT_WORDS = ("copy model name:version details model, runtime, replicas, state, traffic · refresh read again "
                     "deployment of")
 
@@ -110,6 +111,8 @@ class Commands:
                                                                               HISTORY_TAB), subject=name),
             PaletteEntry("endpoint", "show audit events", detail, partial(self.show_history, pid, name, AUDIT_TAB),
                          subject=name),
+            PaletteEntry("endpoint", "edit SLO…", f"latency and error-rate objective · {detail}",
+                         partial(self.window.edit_slo, pid, name), subject=name),
         ]
 
     def _deployment_entries(self, pid: str, endpoint: str, name: str, place_name: str) -> list[PaletteEntry]:

@@ -17,13 +17,17 @@ from console.backends import launcher
 from console.backends.base import Backend, PlaceKind, ProbeResult, SupportsHistory
 from console.backends.credentials import CredentialStore
 from console.backends.engine import EngineBackend
+from console.backends.identity import IdentityError, load_identity
 from console.backends.places import KubernetesContextBackend, PlaceConfig, PlacesStore, UrlBackend, kube_contexts
+from console.backends.prometheus import PrometheusBackend
+from console.backends.serving import ServingBackend
 from console.ui.errors import ErrorSink
 from console.ui.models.inventory import InventoryModel
 from console.ui.models.places import PlacesTreeModel
 from console.ui.models.rows import PreparedInventory
 from console.ui.monitor import Health, PlaceMonitor
 from console.ui.tasks import TaskRunner
+from console.ui.telemetry_feed import TelemetryFeed
 
 BackendFactory = Callable[[PlaceConfig], Backend]
 
@@ -47,6 +51,8 @@ class Console(QObject):
         self.places_model = PlacesTreeModel(self)
         self.inventory_model = InventoryModel(self)
         self.monitors: dict[str, PlaceMonitor] = {}
+        self.telemetry = TelemetryFeed(runner, parent=self)  # live telemetry of every place
+        self.identity = self._load_identity()  # sent to engines: approval needs another identity
         self._factory = backend_factory or self.make_backend
         self._demo: launcher.DemoTraffic | None = None
         self._staleness = QTimer(self)
@@ -56,11 +62,23 @@ class Console(QObject):
         runner.sig_task_failed.connect(sink._on_task_failed)
 
     # ------------------------------------------------------------ backends
+    def _load_identity(self) -> str | None:
+        try:
+            return load_identity(self.store.config_dir, "console")
+        except IdentityError as exc:
+            self.sink.report(f"{exc}; engine calls go without a console identity", "warning", "identity")
+            return None
+
     def make_backend(self, config: PlaceConfig) -> Backend:
         if config.kind == PlaceKind.ENGINE:
-            return EngineBackend(config.id, Path(config.state_dir or launcher.default_state_dir()))
+            return EngineBackend(config.id, Path(config.state_dir or launcher.default_state_dir()),
+                                 identity=self.identity)
         if config.kind == PlaceKind.KUBERNETES:
             return KubernetesContextBackend(config)
+        if config.kind == PlaceKind.PROMETHEUS:
+            return PrometheusBackend(config, secret=self.credentials.get)
+        if config.kind == PlaceKind.SERVING:
+            return ServingBackend(config, secret=self.credentials.get)
         return UrlBackend(config, secret=self.credentials.get)
 
     def backend(self, place_id: str) -> Backend | None:
@@ -114,6 +132,7 @@ class Console(QObject):
             self.monitors[config.id] = monitor
             if start:
                 monitor.start()
+                self.telemetry.start(config.id, backend)
         if persist:
             self.save()
         self.sig_places_changed.emit()
@@ -166,6 +185,7 @@ class Console(QObject):
         self.runner.submit(work, on_done=done, name=f"test connection to {config.name}")
 
     def _drop(self, place_id: str) -> None:
+        self.telemetry.stop(place_id)
         monitor = self.monitors.pop(place_id, None)
         if monitor is not None:
             monitor.stop()
@@ -191,6 +211,9 @@ class Console(QObject):
     def _on_monitor_health_changed(self, place_id: str, health: Health) -> None:
         self.places_model.set_health(place_id, health)
         self.inventory_model.set_place_health(place_id, health.state)
+        monitor = self.monitors.get(place_id)
+        if health.state == "connected" and monitor is not None:
+            self.telemetry.start(place_id, monitor.backend)  # first read, or back: retry telemetry now
         if health.state == "unreachable" and health.failures == 3:
             self.sink.report(f"{self._name(place_id)} is unreachable: {health.error}", "warning", "places")
 
@@ -260,6 +283,7 @@ class Console(QObject):
     # ------------------------------------------------------------ quit
     def shutdown(self, timeout_s: float = 1.5) -> bool:
         self._staleness.stop()
+        self.telemetry.shutdown()
         for monitor in self.monitors.values():
             monitor.stop()
         for monitor in self.monitors.values():

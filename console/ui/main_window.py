@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QIcon
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
 from PySide6.QtWidgets import (
     QDockWidget,
     QMainWindow,
@@ -18,12 +18,17 @@ from PySide6.QtWidgets import (
 
 from console.backends.base import InventorySnapshot
 from console.ui.actions import SPECS, accessible_name, build_actions
+from console.ui.alerts import AlertMonitor
 from console.ui.commands import Commands
 from console.ui.controller import Console
 from console.ui.dialogs.palette import CommandPalette
 from console.ui.dialogs.place import PlaceDialog
 from console.ui.dialogs.place_flows import PlaceFlows
+from console.ui.dialogs.slo import SloDialog, edit_slo
 from console.ui.errors import Message
+from console.ui.logs import LogsDock
+from console.ui.logs.dock import local_paths
+from console.ui.logs.targets import NoLogs, log_target
 from console.ui.models.palette import PaletteEntry
 from console.ui.models.places import TLS_OFF, tls_off
 from console.ui.views.endpoint import EndpointView
@@ -67,6 +72,11 @@ class MainWindow(QMainWindow):
         self.messages_dock = self._dock("Messages", "messagesDock", self.messages,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
         self.messages_dock.hide()
+        self.logs_dock = LogsDock(console.runner, settings,
+                                  lambda text, level: console.sink.report(text, level, "logs"), self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.logs_dock)
+        self.logs_dock.hide()
+        self.setAcceptDrops(True)
 
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
@@ -80,6 +90,8 @@ class MainWindow(QMainWindow):
             "refresh": self.refresh, "filter": self.inventory.focus_filter, "palette": self.open_palette,
             "focus_places": self.places.tree.setFocus, "focus_inventory": self.inventory.tree.setFocus,
             "toggle_messages": self._toggle_messages, "copy_uri": self.copy_scoring_uri, "quit": self.close,
+            "logs": self.open_logs, "open_log_file": self.logs_dock.open_file_dialog,
+            "edit_slo": self.edit_slo,
         })
         self._build_menus()
         self.commands = Commands(self)
@@ -95,7 +107,17 @@ class MainWindow(QMainWindow):
             monitor.sig_snapshot_received.connect(self._on_monitor_snapshot_received)
         console.sig_places_changed.connect(self._on_console_places_changed)
         console.sig_history_loaded.connect(self.endpoint_view.set_history)
+        console.sig_history_loaded.connect(
+            lambda place_id, endpoint, revisions, _events: self.endpoint_view.charts.set_revisions(
+                place_id, endpoint, revisions))
+        self.endpoint_view.charts.sig_export_finished.connect(
+            lambda text, level: self.console.sink.report(text, level, "charts"))
+        console.telemetry.sig_batch_received.connect(self.endpoint_view.charts.add_batch)
+        console.telemetry.sig_source_changed.connect(self.endpoint_view.charts.set_source_state)
         console.sink.sig_message_reported.connect(self._on_sink_message_reported)
+        self.alerts = AlertMonitor(console.sink, self.windowIcon(), self._place_name, parent=self)
+        console.telemetry.sig_batch_received.connect(self.alerts.add_batch)
+        self.alerts.sig_breaches_changed.connect(self._on_alerts_breaches_changed)
         console.runner.sig_busy_changed.connect(self.status.set_busy)
         console.places_model.dataChanged.connect(self._on_places_model_data_changed)
         self._status_timer = QTimer(self)
@@ -166,6 +188,7 @@ class MainWindow(QMainWindow):
             self.inventory.select(place_id)
 
     def _on_monitor_snapshot_received(self, snapshot: InventorySnapshot) -> None:
+        self.alerts.set_inventory(snapshot)
         if self._pending_selection and self._pending_selection[0] == snapshot.place_id:
             place_id, endpoint, deployment = self._pending_selection
             if self.inventory.select(place_id, endpoint, deployment):
@@ -190,6 +213,17 @@ class MainWindow(QMainWindow):
         """Select this row now, or as soon as a snapshot brings it."""
         if not self.inventory.select(place_id, endpoint, deployment):
             self._pending_selection = (place_id, endpoint, deployment)
+
+    def _place_name(self, place_id: str) -> str:
+        config = self.console.place(place_id)
+        return config.name if config else place_id
+
+    def _on_alerts_breaches_changed(self, place_id: str, endpoint: str) -> None:
+        breaches = self.alerts.breaches(place_id, endpoint)
+        self.console.inventory_model.set_breaches(place_id, endpoint, breaches)
+        charts = getattr(self.endpoint_view, "charts", None)
+        if charts is not None:
+            charts.set_breaches(place_id, endpoint, breaches)
 
     # ------------------------------------------------------------ status bar and messages
     def _update_status(self) -> None:
@@ -224,6 +258,38 @@ class MainWindow(QMainWindow):
             self.commands.copy(uri, "the scoring URI")
         else:
             self.console.sink.report("select an endpoint to copy its scoring URI", "info", "clipboard")
+
+    def edit_slo(self, place_id: str | None = None, endpoint: str | None = None) -> SloDialog | None:
+        """The SLO dialog of `endpoint`, or of the endpoint selected (or shown) now."""
+        if place_id is None or endpoint is None:
+            kind, key = self.inventory.current()
+            if kind in ("endpoint", "deployment"):
+                place_id, endpoint = key[0], key[1]
+            elif self.endpoint_view.endpoint is not None:
+                place_id, endpoint = self.endpoint_view.place_id, self.endpoint_view.endpoint.name
+            else:
+                self.console.sink.report("select an endpoint to edit its SLO", "info", "SLO")
+                return None
+        return edit_slo(self.console, self, place_id, endpoint)
+
+    def open_logs(self, replica: str | None = None) -> None:
+        """Follow the logs of the selected deployment (or of every deployment of the selected endpoint)."""
+        kind, key = self.inventory.current()
+        try:
+            target = log_target(self.console, kind, key, replica)
+        except NoLogs as exc:
+            self.console.sink.report(str(exc), "info", "logs")
+            return
+        self.logs_dock.open_sources(target.key, target.title, target.sources, target.on_disk)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if local_paths(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for path in local_paths(event):
+            self.logs_dock.open_file(path)
+        event.acceptProposedAction()
 
     def add_place(self) -> PlaceDialog:
         return self.place_flows.add()
@@ -275,5 +341,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
+        self.logs_dock.shutdown()
         self.command_palette.close()
         super().closeEvent(event)

@@ -113,7 +113,7 @@ def _arm_screenshot(window: Any, path: Path, timeout_s: float = 90.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         window.grab().save(str(path))
         names = ("placesTree", "inventoryTree", "inventoryFilter", "endpointView", "endpointDeployments",
-                 "revisionHistory", "historyTabs", "statusPlaceHealth", "plotsPlaceholder",
+                 "revisionHistory", "historyTabs", "statusPlaceHealth", "chartsPanel",
                  "trafficControlsPlaceholder")
         report = {"ready": ready(), "size": [window.width(), window.height()],
                   "visible": {n: bool((w := window.findChild(QWidget, n)) and w.isVisible()) for n in names},

@@ -5,6 +5,12 @@ worker; the callbacks run later on the GUI thread. Workers never touch widgets: 
 only hand back a result or an exception. `shutdown()` drops queued work, stops delivering
 results and waits a bounded time; calls still blocked in I/O are abandoned (each has its
 own timeout) so quitting never waits on the network.
+
+`TaskRunner.submit_stream(fn, *args, on_items=..., stop=...)` runs one long task that hands
+back many results: `fn(emit, *args)` calls `emit(item)` (False once nobody listens: the task
+should end); `on_items(items)` runs on the GUI thread with every item emitted since its last
+call, so a fast producer costs one queued signal per GUI turn, not one per item. `cancel` and
+`shutdown` call `stop()` (from the GUI thread; it must not block) to make the task end.
 """
 
 from __future__ import annotations
@@ -19,6 +25,37 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 Done = Callable[[Any], None]
 Failed = Callable[[BaseException], None]
+Emit = Callable[[Any], bool]
+Items = Callable[[list[Any]], None]
+
+
+class _Outbox:
+    """Items a streaming task emitted that the GUI thread has not taken yet."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: list[Any] = []
+        self.woken = False  # a delivery signal is on its way
+        self.open = True
+
+    def put(self, item: Any) -> bool | None:
+        """Queue `item`: True if the GUI thread must be woken, None if nobody listens any more."""
+        with self.lock:
+            if not self.open:
+                return None
+            self.items.append(item)
+            wake, self.woken = not self.woken, True
+            return wake
+
+    def take(self) -> list[Any]:
+        with self.lock:
+            items, self.items, self.woken = self.items, [], False
+            return items
+
+    def close(self) -> None:
+        with self.lock:
+            self.open = False
+            self.items = []
 
 
 @dataclass
@@ -26,6 +63,9 @@ class _Pending:
     name: str
     on_done: Done | None
     on_error: Failed | None
+    on_items: Items | None = None
+    outbox: _Outbox | None = None
+    stop: Callable[[], None] | None = None
 
 
 class _Task(QRunnable):
@@ -49,10 +89,17 @@ class _Task(QRunnable):
         self._runner._deliver(self._task_id, result, error)
 
 
+class _StreamTask(_Task):
+    def __init__(self, runner: TaskRunner, task_id: int, fn: Callable[..., Any], args: tuple[Any, ...],
+                 outbox: _Outbox) -> None:
+        super().__init__(runner, task_id, fn, (lambda item: runner._emit(task_id, outbox, item), *args))
+
+
 class TaskRunner(QObject):
     """Runs callables off the GUI thread and reports back on it."""
 
     _sig_task_finished = Signal(int, object, object)
+    _sig_task_emitted = Signal(int)
     sig_task_failed = Signal(str, object)  # name, exception: failures nobody handled
     sig_busy_changed = Signal(int)  # tasks in flight
 
@@ -66,6 +113,7 @@ class TaskRunner(QObject):
         self._lock = threading.Lock()
         self._closing = False
         self._sig_task_finished.connect(self._on_worker_finished)
+        self._sig_task_emitted.connect(self._on_worker_emitted)
 
     @property
     def closing(self) -> bool:
@@ -85,10 +133,53 @@ class TaskRunner(QObject):
         self.sig_busy_changed.emit(len(self._pending))
         return task_id
 
+    def submit_stream(self, fn: Callable[..., Any], *args: Any, on_items: Items, stop: Callable[[], None] | None = None,
+                      on_done: Done | None = None, on_error: Failed | None = None, name: str = "") -> int:
+        """Queue the long task `fn(emit, *args)`; `on_items` gets its emitted items on the GUI thread
+        (all of them before `on_done`/`on_error`). Returns a task id (0 once shutting down)."""
+        if self._closing:
+            return 0
+        task_id = next(self._ids)
+        outbox = _Outbox()
+        self._pending[task_id] = _Pending(name or getattr(fn, "__name__", "task"), on_done, on_error,
+                                          on_items, outbox, stop)
+        self._pool.start(_StreamTask(self, task_id, fn, args, outbox))
+        self.sig_busy_changed.emit(len(self._pending))
+        return task_id
+
     def cancel(self, task_id: int) -> None:
-        """Forget a task's callbacks; its result, when it comes, is dropped."""
-        if self._pending.pop(task_id, None) is not None:
+        """Forget a task's callbacks; its result, when it comes, is dropped. A streaming task is
+        told to stop."""
+        pending = self._pending.pop(task_id, None)
+        if pending is not None:
+            self._stop(pending)
             self.sig_busy_changed.emit(len(self._pending))
+
+    def _stop(self, pending: _Pending) -> None:
+        if pending.outbox is not None:
+            pending.outbox.close()
+        if pending.stop is not None:
+            pending.stop()
+
+    def _emit(self, task_id: int, outbox: _Outbox, item: Any) -> bool:
+        """Called on the worker thread by a streaming task's `emit`."""
+        wake = outbox.put(item)
+        if wake is None or self._closing:
+            return False
+        if wake:
+            with self._lock:
+                if not self._closing:
+                    self._sig_task_emitted.emit(task_id)
+        return True
+
+    @Slot(int)
+    def _on_worker_emitted(self, task_id: int) -> None:
+        pending = self._pending.get(task_id)
+        if pending is None or pending.outbox is None or self._closing:
+            return
+        items = pending.outbox.take()
+        if items and pending.on_items is not None:
+            pending.on_items(items)
 
     def _deliver(self, task_id: int, result: Any, error: BaseException | None) -> None:
         """Called on the worker thread: hand the outcome to the GUI thread, unless closing."""
@@ -98,6 +189,8 @@ class TaskRunner(QObject):
 
     @Slot(int, object, object)
     def _on_worker_finished(self, task_id: int, result: Any, error: BaseException | None) -> None:
+        if task_id in self._pending:
+            self._on_worker_emitted(task_id)  # items emitted before the end come first
         pending = self._pending.pop(task_id, None)
         if pending is None or self._closing:
             return
@@ -117,6 +210,8 @@ class TaskRunner(QObject):
         """Stop delivering, drop queued work, wait up to `timeout_s`. True if no worker is left busy."""
         with self._lock:
             self._closing = True
+        for pending in self._pending.values():
+            self._stop(pending)
         self._pending.clear()
         self._pool.clear()
         return bool(self._pool.waitForDone(int(timeout_s * 1000)))

@@ -50,7 +50,7 @@ def test_select_fraud_shows_deployments_history_and_status(env, qtbot):
     assert window.endpoint_view.audit_model.rowCount() == 3
     assert window.health_label.text() == "Local engine: connected"
     assert window.refresh_label.text().startswith("last refresh ")
-    assert window.findChild(QWidget, "plotsPlaceholder").isVisible()
+    assert window.findChild(QWidget, "chartsPanel").isVisible()
     assert window.findChild(QWidget, "trafficControlsPlaceholder").isVisible()
     console.shutdown()
 

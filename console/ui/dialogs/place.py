@@ -31,6 +31,10 @@ from console.backends.base import Backend, PlaceKind, ProbeResult, redact_text, 
 from console.backends.credentials import CredentialStore, KeyringUnavailable
 from console.backends.engine import EngineBackend
 from console.backends.places import PlaceConfig, UrlBackend
+from console.backends.prometheus import PrometheusBackend
+from console.backends.serving import ServingBackend
+from console.ui.dialogs.prom_mapping import PromMappingBox
+from console.ui.dialogs.serving_metrics import ServingMetricsBox
 from console.ui.keyring_tasks import KeyringTasks
 from console.ui.tasks import TaskRunner
 
@@ -84,6 +88,8 @@ class PlaceDialog(QDialog):
         self.tls_warning.setWordWrap(True)
         self.tls_warning.setStyleSheet("color: #d0342c; font-weight: bold")
         self.tls_warning.setVisible(False)
+        self.prom_mapping = PromMappingBox(self)  # Prometheus places: labels → endpoint, deployment
+        self.serving_metrics = ServingMetricsBox(self)  # serving hosts: /metrics and the latency histogram
         self.test_button = QPushButton("Test connection", self)
         self.test_result = QLabel("", self)
         self.test_result.setWordWrap(True)
@@ -119,6 +125,8 @@ class PlaceDialog(QDialog):
                                         self)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.prom_mapping)
+        layout.addWidget(self.serving_metrics)
         layout.addWidget(self.test_button)
         layout.addWidget(self.test_result)
         layout.addWidget(self.keyring_message)
@@ -145,12 +153,16 @@ class PlaceDialog(QDialog):
         self.auth.setCurrentIndex(max(0, self.auth.findData(config.auth)))
         self.username.setText(config.username or "")
         self.verify_tls.setChecked(config.verify_tls)
+        self.prom_mapping.load(config.prometheus)
+        self.serving_metrics.load(config)
         if config.secret_ref:
             self.secret.setPlaceholderText("stored in the keyring; type to replace")
 
     def _on_form_changed(self, *_args: object) -> None:
         engine = self.kind.currentData() == PlaceKind.ENGINE
         auth = self.auth.currentData()
+        self.prom_mapping.setVisible(self.kind.currentData() == PlaceKind.PROMETHEUS)
+        self.serving_metrics.setVisible(self.kind.currentData() == PlaceKind.SERVING)
         for widget, visible in ((self.state_dir, engine), (self.url, not engine), (self.auth, not engine),
                                 (self.verify_tls, not engine),
                                 (self.tls_warning, not engine and not self.verify_tls.isChecked()),
@@ -203,6 +215,8 @@ class PlaceDialog(QDialog):
             auth=auth,  # type: ignore[arg-type]
             username=self.username.text().strip() or None if auth == "basic" else None,
             secret_ref=secret_ref if auth != "none" else None, verify_tls=self.verify_tls.isChecked(),
+            prometheus=self.prom_mapping.mapping() if kind == PlaceKind.PROMETHEUS else None,
+            **(self.serving_metrics.values() if kind == PlaceKind.SERVING else {}),
         )
 
     def problems(self) -> list[str]:
@@ -217,12 +231,24 @@ class PlaceDialog(QDialog):
             if not url.startswith(("http://", "https://")):
                 found.append("the URL must start with http:// or https://")
             found.extend(url_secret_problems(url))  # places.json is plaintext: secrets go to the keyring
+            if self.kind.currentData() == PlaceKind.PROMETHEUS:
+                found.extend(self.prom_mapping.problems())
+            if self.kind.currentData() == PlaceKind.SERVING:
+                found.extend(self.serving_metrics.problems())
         return found
 
     def _backend(self) -> Backend:
         config = self._form_config(self._original.secret_ref if self._original else None)
         if config.kind == PlaceKind.ENGINE:
             return EngineBackend("test", Path(config.state_dir or "."))
+        if config.kind == PlaceKind.PROMETHEUS:  # its test also has the server check the selector
+            if self.probe_timeout_s is not None:
+                return PrometheusBackend(config, secret=self._credentials.get, timeout=self.probe_timeout_s)
+            return PrometheusBackend(config, secret=self._credentials.get)
+        if config.kind == PlaceKind.SERVING:  # its test also says which server it is and its histograms
+            if self.probe_timeout_s is not None:
+                return ServingBackend(config, secret=self._credentials.get, timeout=self.probe_timeout_s)
+            return ServingBackend(config, secret=self._credentials.get)
         if self.probe_timeout_s is not None:
             return UrlBackend(config, secret=self._credentials.get, timeout=self.probe_timeout_s)
         return UrlBackend(config, secret=self._credentials.get)
@@ -256,6 +282,8 @@ class PlaceDialog(QDialog):
         if result.ok and self.kind.currentData() != PlaceKind.ENGINE and not self.verify_tls.isChecked():
             text += " (TLS verification off: the server's certificate was not checked)"
         self.test_result.setText(text)
+        if self.kind.currentData() == PlaceKind.SERVING:
+            self.serving_metrics.show_probe(result)
 
     def _on_test_failed(self, error: BaseException) -> None:
         self._test_task = 0

@@ -62,6 +62,7 @@ class InventoryModel(InventoryTree):
         del self._root.children[node.row]
         self._renumber(self._root, node.row)
         self._states.pop(place_id, None)
+        self._breached = {k: v for k, v in self._breached.items() if k[0] != place_id}
         self.structure_version += 1
         self.endRemoveRows()
 
@@ -195,6 +196,30 @@ class InventoryModel(InventoryTree):
 
     def _index(self, node: Node) -> QModelIndex:
         return QModelIndex() if node is self._root else self.createIndex(node.row, 0, node)
+
+    # ------------------------------------------------------------ SLO breaches
+    def set_breaches(self, place_id: str, endpoint: str, breaches: dict[str, str]) -> None:
+        """Mark the endpoint's deployments in `breaches` (name → sentence) as in SLO breach and
+        unmark the others; the endpoint's row says so too."""
+        keys = {k for k in self._breached if k[:2] == (place_id, endpoint)}
+        for key in keys:
+            del self._breached[key]
+        for name, text in breaches.items():
+            self._breached[(place_id, endpoint, name)] = text
+        if breaches:
+            self._breached[(place_id, endpoint)] = "; ".join(t for _, t in sorted(breaches.items()))
+        for key in keys | {(place_id, endpoint)} | {(place_id, endpoint, n) for n in breaches}:
+            node = self._root.index_of.get(place_id)
+            for name in key[1:]:
+                node = node.index_of.get(name) if node is not None else None
+            if node is not None:
+                node.texts = None
+                self.dataChanged.emit(self.createIndex(node.row, 0, node), self.createIndex(node.row, LAST_COL, node))
+
+    def breach(self, place_id: str, endpoint: str, deployment: str | None = None) -> str:
+        """The SLO breach shown on that row ('' if none)."""
+        key = (place_id, endpoint) if deployment is None else (place_id, endpoint, deployment)
+        return self._breached.get(key, "")
 
     # ------------------------------------------------------------ staleness
     def update_staleness(self, now: float | None = None) -> list[str]:

@@ -79,6 +79,8 @@ _FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _NO_FLAGS = Qt.ItemFlag.NoItemFlags
 _COLUMNS = len(HEADERS)
 _STALE_COLOR = "#8a8a8a"
+BREACH_COLOR = "#d0342c"
+_MARKED = frozenset((Col.NAME, Col.STATE))  # the columns a breach colours
 
 
 class InventoryTree(QAbstractItemModel):
@@ -91,6 +93,8 @@ class InventoryTree(QAbstractItemModel):
         self._italic = QFont()
         self._italic.setItalic(True)
         self._brushes: dict[str, QBrush] = {}
+        # SLO breaches (AlertMonitor): deployment key → sentence; endpoint key → its deployments'
+        self._breached: dict[tuple[str, ...], str] = {}
 
     # ------------------------------------------------------------ Qt interface (hot: kept lean)
     def index(self, row: int, column: int, parent: Index = ROOT) -> QModelIndex:
@@ -151,6 +155,8 @@ class InventoryTree(QAbstractItemModel):
             text = texts[col]
             if text is None:
                 text = display(node.values, col)
+                if col == Col.STATE and self._breached and self._breach(node):
+                    text = f"{text} · SLO breach"
                 if col != Col.AGE:  # the age moves with the clock
                     texts[col] = text
             return text
@@ -170,6 +176,8 @@ class InventoryTree(QAbstractItemModel):
         if role == _FOREGROUND:
             if stale:
                 return self._brush(_STALE_COLOR)
+            if self._breached and col in _MARKED and self._breach(node):
+                return self._brush(BREACH_COLOR)
             if col == Col.STATE:
                 color = STATE_COLORS.get(str(node.values[Col.STATE]).split(",")[0])
                 return self._brush(color) if color else None
@@ -177,8 +185,13 @@ class InventoryTree(QAbstractItemModel):
         if role == _FONT:
             return self._italic if stale else None
         if role == _TOOLTIP:
-            return self._tooltip(node, col, stale)
+            breach = self._breach(node) if self._breached else ""
+            tip = self._tooltip(node, col, stale)
+            return f"SLO breach: {breach}" + (f"\n{tip}" if tip else "") if breach else tip
         return f"{HEADERS[Col(col)]}: {display(node.values, col)}"  # accessible text
+
+    def _breach(self, node: Node) -> str:
+        return self._breached.get(node.key, "") if node.kind in ("deployment", "endpoint") else ""
 
     def _brush(self, color: str) -> QBrush:
         brush = self._brushes.get(color)

@@ -1,6 +1,7 @@
 """EndpointView: one endpoint — its deployments, revision history and audit events.
 
-The live plots and the traffic controls are their own issues; their places are kept here.
+The live charts are a ChartsPanel (console/ui/plots); the traffic controls are their own
+issue, and their place is kept here.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 from console.domain.models import AuditEvent, EndpointStatus, Revision
 from console.ui.models.inventory import SORT_ROLE
 from console.ui.models.tables import AuditEventsTableModel, DeploymentsTableModel, RevisionsTableModel, split_text
+from console.ui.plots.panel import ChartsPanel
 
 
 def _table(model: Any, name: str, accessible: str, parent: QWidget) -> QTableView:
@@ -109,10 +111,12 @@ class EndpointView(QWidget):
         tables.addWidget(self.history_tabs)
         side = QSplitter(Qt.Orientation.Vertical, self)
         side.setObjectName("endpointSideSplitter")
-        side.addWidget(_placeholder("Live latency, traffic and errors",
-                                    "Live plots arrive with the telemetry issue.", "plotsPlaceholder", self))
+        self.charts = ChartsPanel(self)
+        side.addWidget(self.charts)
         side.addWidget(_placeholder("Traffic split", "Guarded traffic shifts and rollback arrive with their issue.",
                                     "trafficControlsPlaceholder", self))
+        side.setStretchFactor(0, 4)
+        side.setStretchFactor(1, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("endpointSplitter")
         self.splitter.addWidget(tables)
@@ -129,6 +133,7 @@ class EndpointView(QWidget):
             self.place_id, self.endpoint.name if self.endpoint else None)
         self.place_id = place_id
         self.endpoint = endpoint
+        self.charts.show_endpoint(place_id, endpoint)
         if endpoint is None:
             self.title.setText("Select an endpoint")
             self.summary.setText("")

@@ -1,0 +1,1 @@
+"""Live telemetry charts (pyqtgraph): ChartsPanel and its charts, and the deployment colours."""

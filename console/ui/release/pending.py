@@ -1,0 +1,140 @@
+"""Pending proposals of every engine place: a poller on the TaskRunner and the table model.
+
+`ApprovalsWatcher` asks each place that keeps proposals for its pending ones every few seconds
+(one call per place in flight at most). `sig_proposals_changed` carries them all; a proposal
+seen for the first time that this console's identity did not make is announced once
+(`sig_proposal_arrived`, and the `notify` callback: messages and the tray).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from console.domain.approvals import ChangeProposal, ProposalState
+from console.ui.models.tables import KeyedTableModel, split_text, when
+from console.ui.release.capabilities import SupportsApprovals, place_name, places_with
+
+if TYPE_CHECKING:
+    from console.ui.controller import Console
+
+POLL_MS = 3000
+
+
+@dataclass(frozen=True)
+class PlacedProposal:
+    """A proposal and the place it waits at."""
+
+    place_id: str
+    place: str
+    proposal: ChangeProposal
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.place_id, self.proposal.id
+
+
+def expires_text(expires: datetime, now: datetime) -> str:
+    left = (expires - now).total_seconds()
+    if left <= 0:
+        return "expired"
+    if left < 120:
+        return f"in {left:.0f} s"
+    return f"in {left / 60:.0f} min" if left < 7200 else f"in {left / 3600:.1f} h"
+
+
+class ProposalsTableModel(KeyedTableModel[PlacedProposal]):
+    columns = (
+        ("Id", lambda p: p.proposal.id),
+        ("Endpoint", lambda p: p.proposal.endpoint),
+        ("Proposer", lambda p: p.proposal.proposer),
+        ("Split asked", lambda p: split_text(p.proposal.after.traffic) or "no live traffic"),
+        ("Reason", lambda p: p.proposal.reason),
+        ("Expires", lambda p: when(p.proposal.expires)),
+        ("Place", lambda p: p.place),
+    )
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(lambda p: p.key, parent)
+
+
+class ApprovalsWatcher(QObject):
+    sig_proposals_changed = Signal(object)  # list[PlacedProposal], every place's pending ones
+    sig_proposal_arrived = Signal(object)  # PlacedProposal: new, and not made by this console
+    sig_place_failed = Signal(str, str)  # place id, why its proposals could not be read
+
+    def __init__(self, console: Console, notify: Callable[[str, str], None] | None = None,
+                 interval_ms: int = POLL_MS, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.console = console
+        self._notify = notify
+        self.pending: dict[str, list[PlacedProposal]] = {}
+        self.errors: dict[str, str] = {}
+        self._seen: set[tuple[str, int]] = set()
+        self._in_flight: set[str] = set()
+        self.polls = 0  # answers handled, for tests and the dock's "updated" line
+        self.timer = QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._on_timer_timeout)
+
+    def start(self) -> None:
+        self.timer.start()
+        self.poll()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def items(self) -> list[PlacedProposal]:
+        return sorted((p for found in self.pending.values() for p in found), key=lambda p: p.proposal.created)
+
+    def _on_timer_timeout(self) -> None:
+        self.poll()
+
+    def poll(self) -> None:
+        """Ask every place that keeps proposals for its pending ones now."""
+        places = places_with(self.console, SupportsApprovals)
+        for gone in set(self.pending) - {pid for pid, _ in places}:
+            del self.pending[gone]
+        for place_id, backend in places:
+            if place_id in self._in_flight:
+                continue
+            self._in_flight.add(place_id)
+            self.console.runner.submit(
+                backend.proposals, ProposalState.PENDING.value,
+                on_done=lambda found, pid=place_id: self._on_place_read(pid, found),
+                on_error=lambda error, pid=place_id: self._on_place_failed(pid, error),
+                name=f"pending proposals of {place_name(self.console, place_id)}")
+
+    def _on_place_read(self, place_id: str, found: list[ChangeProposal]) -> None:
+        self._in_flight.discard(place_id)
+        self.polls += 1
+        self.errors.pop(place_id, None)
+        name = place_name(self.console, place_id)
+        placed = [PlacedProposal(place_id, name, p) for p in found if p.state is ProposalState.PENDING]
+        self.pending[place_id] = placed
+        for item in placed:
+            if item.key in self._seen:
+                continue
+            self._seen.add(item.key)
+            if not self._mine(item.proposal):
+                self.sig_proposal_arrived.emit(item)
+                if self._notify is not None:
+                    p = item.proposal
+                    self._notify(f"Approval wanted: proposal {p.id} of {p.endpoint}",
+                                 f"{p.proposer} asks for {split_text(p.after.traffic) or 'no live traffic'}"
+                                 f" ({p.reason or 'no reason given'}) at {name}")
+        self.sig_proposals_changed.emit(self.items())
+
+    def _on_place_failed(self, place_id: str, error: BaseException) -> None:
+        self._in_flight.discard(place_id)
+        self.polls += 1
+        self.errors[place_id] = f"{place_name(self.console, place_id)}: {error}"
+        self.sig_place_failed.emit(place_id, self.errors[place_id])
+
+    def _mine(self, proposal: ChangeProposal) -> bool:
+        identity = self.console.identity
+        return identity is not None and proposal.proposer_identity == identity
