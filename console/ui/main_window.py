@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSplitter,
+    QSystemTrayIcon,
     QToolBar,
     QWidget,
 )
@@ -31,6 +32,10 @@ from console.ui.logs.dock import local_paths
 from console.ui.logs.targets import NoLogs, log_target
 from console.ui.models.palette import PaletteEntry
 from console.ui.models.places import TLS_OFF, tls_off
+from console.ui.release.approvals import PendingApprovalsDock
+from console.ui.release.pending import ApprovalsWatcher
+from console.ui.release.record import ReleaseRecordDialog
+from console.ui.release.rollout_flow import RolloutFlow
 from console.ui.views.endpoint import EndpointView
 from console.ui.views.inventory import InventoryView
 from console.ui.views.places import PlacesPanel
@@ -92,6 +97,7 @@ class MainWindow(QMainWindow):
             "toggle_messages": self._toggle_messages, "copy_uri": self.copy_scoring_uri, "quit": self.close,
             "logs": self.open_logs, "open_log_file": self.logs_dock.open_file_dialog,
             "edit_slo": self.edit_slo,
+            "approvals": self._toggle_approvals, "start_rollout": self.start_rollout, "record": self.release_record,
         })
         self._build_menus()
         self.commands = Commands(self)
@@ -120,6 +126,14 @@ class MainWindow(QMainWindow):
         self.alerts.sig_breaches_changed.connect(self._on_alerts_breaches_changed)
         console.runner.sig_busy_changed.connect(self.status.set_busy)
         console.places_model.dataChanged.connect(self._on_places_model_data_changed)
+        self.approvals = ApprovalsWatcher(console, notify=self._notify, parent=self)
+        self.approvals_dock = PendingApprovalsDock(console, self.approvals, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.approvals_dock)
+        self.approvals_dock.hide()
+        self.approvals.sig_proposal_arrived.connect(lambda _p: self.approvals_dock.show())
+        self.approvals.start()
+        self.rollouts = RolloutFlow(console, self.endpoint_view, self, notify=self._notify)
+        self.rollouts.start()
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(1000)
         self._status_timer.timeout.connect(self._update_status)
@@ -245,6 +259,39 @@ class MainWindow(QMainWindow):
     def _toggle_messages(self) -> None:
         self.messages_dock.setVisible(not self.messages_dock.isVisible())
 
+    # ------------------------------------------------------------ releases (console/ui/release)
+    def _notify(self, title: str, text: str, level: str = "info") -> None:
+        """An approval wanted or a rollout rolled back: the messages and, where there is one, the tray."""
+        self.console.sink.report(f"{title}: {text}", level, "release")
+        tray = self.alerts._tray()  # the SLO alerts' tray icon, shared
+        if tray is not None:
+            tray.showMessage(f"Switchboard · {title}", text, QSystemTrayIcon.MessageIcon.Information, 10_000)
+
+    def _toggle_approvals(self) -> None:
+        self.approvals_dock.setVisible(not self.approvals_dock.isVisible())
+        if self.approvals_dock.isVisible():
+            self.approvals.poll()
+
+    def _current_endpoint(self) -> tuple[str, str] | None:
+        kind, key = self.inventory.current()
+        if kind in ("endpoint", "deployment"):
+            return key[0], key[1]
+        if self.endpoint_view.endpoint is not None:
+            return self.endpoint_view.place_id, self.endpoint_view.endpoint.name
+        return None
+
+    def start_rollout(self, path: str | None = None) -> Any:
+        """"Start rollout from plan…" for the endpoint shown (reading `path` if given)."""
+        return self.rollouts.open_plan(path)
+
+    def release_record(self, place_id: str | None = None, endpoint: str | None = None) -> ReleaseRecordDialog:
+        chosen = (place_id, endpoint) if place_id and endpoint else self._current_endpoint() or ("", "")
+        dialog = ReleaseRecordDialog(self.console, chosen[0], chosen[1], self)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        self.record_dialog = dialog
+        return dialog
+
     # ------------------------------------------------------------ actions
     def refresh(self) -> None:
         self.console.refresh()
@@ -341,6 +388,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
+        self.approvals.stop()
+        self.rollouts.stop()
         self.logs_dock.shutdown()
         self.command_palette.close()
         super().closeEvent(event)

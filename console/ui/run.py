@@ -95,16 +95,26 @@ def _quit_on_signals(app: Any) -> None:
     timer.start()
 
 
+SCREENSHOT_CHART_S = 20.0  # seconds of live charts in the screenshot, after the first value
+
+
 def _arm_screenshot(window: Any, path: Path, timeout_s: float = 90.0) -> None:
     deadline = time.monotonic() + timeout_s
     timer = QTimer(window)
     timer.setInterval(250)
+    window.endpoint_view.charts.set_window(60)  # the shortest window: the demo's first seconds fill it
+    charted_since: list[float] = []
 
     def ready() -> bool:
         view = window.endpoint_view
         deps = view.deployments_model.items()
-        return bool(view.endpoint and deps and view.revisions_model.rowCount()
-                    and all(d.state.value != "Creating" for d in deps))
+        listed = bool(view.endpoint and deps and view.revisions_model.rowCount()
+                      and all(d.state.value != "Creating" for d in deps))
+        if not (listed and view.charts.has_data()):
+            return False
+        if not charted_since:
+            charted_since.append(time.monotonic())
+        return time.monotonic() - charted_since[0] >= SCREENSHOT_CHART_S
 
     def tick() -> None:
         if not ready() and time.monotonic() < deadline:
@@ -115,7 +125,7 @@ def _arm_screenshot(window: Any, path: Path, timeout_s: float = 90.0) -> None:
         names = ("placesTree", "inventoryTree", "inventoryFilter", "endpointView", "endpointDeployments",
                  "revisionHistory", "historyTabs", "statusPlaceHealth", "chartsPanel",
                  "trafficControlsPlaceholder")
-        report = {"ready": ready(), "size": [window.width(), window.height()],
+        report = {"ready": ready(), "charts": window.endpoint_view.charts.has_data(), "size": [window.width(), window.height()],
                   "visible": {n: bool((w := window.findChild(QWidget, n)) and w.isVisible()) for n in names},
                   "health": window.health_label.text(), "endpoint": window.endpoint_view.title.text(),
                   "deployments": [[d.name, d.state.value] for d in window.endpoint_view.deployments_model.items()],

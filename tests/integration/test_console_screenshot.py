@@ -69,6 +69,7 @@ def test_main_window_on_the_demo(tmp_path):
         assert result.returncode == 0, result.stdout + result.stderr
         report = json.loads(Path(f"{shot}.json").read_text())
         assert report["ready"], report
+        assert report["charts"], "the live charts drew no latency or traffic"
         assert {k for k, v in report["visible"].items() if v} >= set(MUST_BE_VISIBLE), report["visible"]
         assert report["endpoint"].startswith("fraud")
         assert report["selected"][0] == "endpoint" and report["selected"][1][1] == "fraud"
