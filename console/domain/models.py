@@ -205,6 +205,9 @@ class EndpointStatus(Frozen):
     mirror: dict[str, int]
     revision: int
     applied_revision: int
+    routed: dict[str, int] = Field(
+        default_factory=dict,
+        description="live requests the router has sent to each deployment by the applied revision, since it applied it")
     scoring_uri: str
     deployments: list[DeploymentStatus] = Field(default_factory=list)
     created: datetime

@@ -174,6 +174,7 @@ class Engine:
             name=name, description=spec.description, production=spec.production, slo=spec.slo, policy=spec.policy,
             traffic=latest.traffic if latest else {}, mirror=latest.mirror if latest else {},
             revision=latest.number if latest else 0, applied_revision=self.router.applied_revision(name),
+            routed=self.router.routed(name),
             scoring_uri=f"{self.data_url}/endpoints/{name}/score",
             deployments=[self.supervisor.deployments[d].status() for d in self._members(name)],
             created=created,

@@ -34,6 +34,9 @@ class RouteTable:
     cumulative: tuple[int, ...]  # running sum of their weights (ends at 100)
     mirror: tuple[tuple[str, int], ...]
     members: frozenset[str]  # every deployment of the endpoint (for pinning)
+    # live requests this table has routed, per deployment (pinned requests not counted): the
+    # data plane's own proof that a new split is in force, read back with the endpoint
+    routed: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     bearer: bytes = field(init=False, repr=False)  # the Authorization header value that the key makes
 
     def __post_init__(self) -> None:
@@ -112,6 +115,11 @@ class Router:
         table = self.tables.get(endpoint)
         return table.revision if table else 0
 
+    def routed(self, endpoint: str) -> dict[str, int]:
+        """Live requests routed per deployment by the applied revision's table, since it was installed."""
+        table = self.tables.get(endpoint)
+        return dict(table.routed) if table else {}
+
     def route(
         self, endpoint: str, authorization: bytes | None, pinned: bytes | None
     ) -> tuple[RouteTable, str] | Refusal:
@@ -129,6 +137,8 @@ class Router:
         chosen = table.choose(random.random() * 100)
         if chosen is None:
             return Refusal(503, f"endpoint {endpoint!r} has no deployment with live traffic")
+        routed = table.routed
+        routed[chosen] = routed.get(chosen, 0) + 1
         return table, chosen
 
     @staticmethod

@@ -41,6 +41,16 @@ SPECS = (
     ActionSpec("logs", "&Logs", "Follow the live logs of the selected deployment or endpoint", "Ctrl+L", "&View"),
     ActionSpec("open_log_file", "Open &log file…", "Open a local log file: text, JSON lines or .gz (or drop it on the "
                "window)", "Ctrl+O", "&File"),
+    ActionSpec("approvals", "Pending &approvals", "Show or hide the proposals waiting for approval at every engine",
+               "Ctrl+Shift+A", "&View"),
+    ActionSpec("start_rollout", "Start &rollout from plan…", "Start a progressive rollout of the selected endpoint "
+               "from a plan file (YAML)", "Ctrl+Alt+P", "&Endpoint"),
+    ActionSpec("record", "Release re&cord…", "Export the selected endpoint's release record (Markdown or JSON)",
+               "Ctrl+Alt+E", "&Endpoint"),
+    ActionSpec("rollback", "Roll&back…", "Roll the selected endpoint back to its last known-good split (asks once)",
+               "Ctrl+Shift+R", "&Endpoint"),
+    ActionSpec("review_traffic", "Re&view traffic change…", "Preview the edited split of the selected endpoint: "
+               "guards, expected load, command", "Ctrl+Shift+V", "&Endpoint"),
     ActionSpec("quit", "&Quit", "Quit the console (the local engine keeps running)", "Ctrl+Q", "&File"),
 )
 

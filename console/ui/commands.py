@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 
 HISTORY_TAB, AUDIT_TAB = 0, 1
 # Every fixed word of the entries' titles and details below, for their groups' search texts.
-ENDPOINT_WORDS = ("copy scoring uri refresh read and the history again · show revision history audit events "
-                  "endpoint at edit slo… latency error-rate objective")
+ENDPOINT_WORDS = ("start rollout from plan… a progressive yaml plan release record… export revisions, approvals, "
+                  "rollouts copy scoring uri refresh read and the history again · show revision history audit events "
+                  "endpoint at edit slo… latency error-rate objective rollback… restore the last known-good split "
+                  "(asks once)")
 DEPLOYMENT_WORDS = ("copy model name:version details model, runtime, replicas, state, traffic · refresh read again "
                     "deployment of")
 
@@ -113,6 +115,12 @@ class Commands:
                          subject=name),
             PaletteEntry("endpoint", "edit SLO…", f"latency and error-rate objective · {detail}",
                          partial(self.window.edit_slo, pid, name), subject=name),
+            PaletteEntry("endpoint", "start rollout from plan…", f"a progressive rollout from a YAML plan · {detail}",
+                         partial(self.window.start_rollout, None, pid, name), subject=name),
+            PaletteEntry("endpoint", "release record…", f"export revisions, approvals, rollouts · {detail}",
+                         partial(self.window.release_record, pid, name), subject=name),
+            PaletteEntry("endpoint", "rollback…", f"restore the last known-good split (asks once) · {detail}",
+                         partial(self.rollback, pid, name), subject=name),
         ]
 
     def _deployment_entries(self, pid: str, endpoint: str, name: str, place_name: str) -> list[PaletteEntry]:
@@ -162,6 +170,10 @@ class Commands:
         view = self.window.endpoint_view
         if view.endpoint is not None and (view.place_id, view.endpoint.name) == (place_id, endpoint):
             self.console.load_history(place_id, endpoint)
+
+    def rollback(self, place_id: str, endpoint: str) -> None:
+        self.jump(place_id, endpoint)
+        self.window.traffic.rollback(place_id, endpoint)
 
     def show_history(self, place_id: str, endpoint: str, tab: int) -> None:
         if self.jump(place_id, endpoint):

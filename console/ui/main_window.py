@@ -36,6 +36,7 @@ from console.ui.release.approvals import PendingApprovalsDock
 from console.ui.release.pending import ApprovalsWatcher
 from console.ui.release.record import ReleaseRecordDialog
 from console.ui.release.rollout_flow import RolloutFlow
+from console.ui.traffic.flows import TrafficFlows
 from console.ui.views.endpoint import EndpointView
 from console.ui.views.inventory import InventoryView
 from console.ui.views.places import PlacesPanel
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
         self.refresh_label, self.busy_label = self.status.refresh_label, self.status.busy_label
 
         self.command_palette = CommandPalette(self)
+        self.traffic = TrafficFlows(console, self.endpoint_view.traffic_panel, self, current=self._current_endpoint)
         self.place_flows = PlaceFlows(console, self, on_saved=self.places.select)
         self.window_actions = build_actions(self, {
             "add_place": self.add_place, "edit_place": self.edit_place, "remove_place": self.remove_place,
@@ -98,6 +100,7 @@ class MainWindow(QMainWindow):
             "logs": self.open_logs, "open_log_file": self.logs_dock.open_file_dialog,
             "edit_slo": self.edit_slo,
             "approvals": self._toggle_approvals, "start_rollout": self.start_rollout, "record": self.release_record,
+            "rollback": lambda: self.traffic.rollback(), "review_traffic": lambda: self.traffic.review(),
         })
         self._build_menus()
         self.commands = Commands(self)
@@ -280,8 +283,11 @@ class MainWindow(QMainWindow):
             return self.endpoint_view.place_id, self.endpoint_view.endpoint.name
         return None
 
-    def start_rollout(self, path: str | None = None) -> Any:
-        """"Start rollout from plan…" for the endpoint shown (reading `path` if given)."""
+    def start_rollout(self, path: str | None = None, place_id: str | None = None, endpoint: str | None = None) -> Any:
+        """"Start rollout from plan…" for `endpoint` (selected first), else the one shown; reads `path` if given."""
+        if place_id and endpoint and not self.inventory.select(place_id, endpoint):
+            self.console.sink.report(f"{endpoint} is no longer listed", "warning", "rollout")
+            return None
         return self.rollouts.open_plan(path)
 
     def release_record(self, place_id: str | None = None, endpoint: str | None = None) -> ReleaseRecordDialog:

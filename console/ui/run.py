@@ -124,7 +124,7 @@ def _arm_screenshot(window: Any, path: Path, timeout_s: float = 90.0) -> None:
         window.grab().save(str(path))
         names = ("placesTree", "inventoryTree", "inventoryFilter", "endpointView", "endpointDeployments",
                  "revisionHistory", "historyTabs", "statusPlaceHealth", "chartsPanel",
-                 "trafficControlsPlaceholder")
+                 "trafficPanel")
         report = {"ready": ready(), "charts": window.endpoint_view.charts.has_data(), "size": [window.width(), window.height()],
                   "visible": {n: bool((w := window.findChild(QWidget, n)) and w.isVisible()) for n in names},
                   "health": window.health_label.text(), "endpoint": window.endpoint_view.title.text(),

@@ -51,7 +51,7 @@ def test_select_fraud_shows_deployments_history_and_status(env, qtbot):
     assert window.health_label.text() == "Local engine: connected"
     assert window.refresh_label.text().startswith("last refresh ")
     assert window.findChild(QWidget, "chartsPanel").isVisible()
-    assert window.findChild(QWidget, "trafficControlsPlaceholder").isVisible()
+    assert window.findChild(QWidget, "trafficPanel").isVisible()
     console.shutdown()
 
 

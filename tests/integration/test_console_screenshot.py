@@ -24,7 +24,7 @@ ARTIFACT = ROOT / "tests" / "artifacts" / "main_window.png"
 README_SHOT = ROOT / "resources" / "screenshots" / "main_window.png"
 UPDATE = "SWITCHBOARD_UPDATE_SCREENSHOTS"
 MUST_BE_VISIBLE = ("placesTree", "inventoryTree", "inventoryFilter", "endpointView", "endpointDeployments",
-                   "revisionHistory", "statusPlaceHealth", "chartsPanel", "trafficControlsPlaceholder")
+                   "revisionHistory", "statusPlaceHealth", "chartsPanel", "trafficPanel")
 
 
 def _display_command() -> list[str]:

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.ui.plots import export
-from console.ui.plots.colours import BREACH, MARKER, deployment_colour, marker_pen, threshold_pen
+from console.ui.plots.colours import BREACH, MARKER, deployment_colour, marker_pen, span_colour, threshold_pen
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -72,6 +72,8 @@ class Chart(QWidget):
         self._legend_items: dict[str, pg.PlotDataItem] = {}
         self._markers: list[pg.InfiniteLine] = []
         self._marker_key: tuple[tuple[float, str], ...] = ()
+        self._spans: list[pg.LinearRegionItem] = []
+        self._span_key: tuple[tuple[float, float], ...] = ()
 
         heading = QLabel(f"<b>{title}</b>", self)
         self.header = QHBoxLayout()
@@ -208,6 +210,26 @@ class Chart(QWidget):
     @property
     def markers(self) -> list[pg.InfiniteLine]:
         return list(self._markers)
+
+    def set_spans(self, spans: Sequence[tuple[float, float]]) -> None:
+        """Shaded time spans (a rollout's failed analyses); unchanged spans are kept."""
+        key = tuple(spans)
+        if key == self._span_key:
+            return
+        self._span_key = key
+        for region in self._spans:
+            self.plot.removeItem(region)
+        self._spans = []
+        for start, end in spans:
+            region = pg.LinearRegionItem(values=(start, end), movable=False, brush=pg.mkBrush(span_colour()),
+                                         pen=pg.mkPen(None))
+            region.setZValue(-10)
+            self.plot.addItem(region, ignoreBounds=True)
+            self._spans.append(region)
+
+    @property
+    def spans(self) -> list[tuple[float, float]]:
+        return list(self._span_key)
 
     def set_note(self, text: str) -> None:
         self.note.setText(text)

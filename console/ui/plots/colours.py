@@ -61,3 +61,10 @@ def marker_pen() -> QPen:
     pen.setStyle(Qt.PenStyle.DashDotLine)
     pen.setCosmetic(True)
     return pen
+
+
+def span_colour() -> QColor:
+    """The shading of a rollout's failed analyses: the breach red, faint."""
+    colour = QColor(BREACH)
+    colour.setAlpha(40)
+    return colour

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QTimer, Signal
@@ -22,6 +23,7 @@ from console.ui.models.tables import split_text
 from console.ui.plots.chart import Chart
 from console.ui.plots.colours import BREACH
 from console.ui.plots.figures import ErrorsChart, LatencyChart, SaturationChart, TrafficChart, View
+from console.ui.plots.rollout_marks import failed_spans, rollout_actor, rollout_markers, rollout_signature
 
 WINDOWS = (("1 m", 60), ("5 m", 300), ("15 m", 900), ("1 h", 3600))
 
@@ -47,6 +49,7 @@ class ChartsPanel(QWidget):
         self.drawn_at: float | None = None  # the `now` of the last redraw
         self._paused_at: float | None = None
         self._revisions: dict[tuple[str, str], list[Revision]] = {}
+        self._rollouts: dict[tuple[str, str], dict[str, Any]] = {}  # the rollout JSON of each endpoint
         self._breaches: dict[tuple[str, str], dict[str, str]] = {}
         self._alerts: dict[tuple[str, str], dict[tuple[str, str], str]] = {}  # (deployment, figure) → text
         self._sources: dict[str, str] = {}
@@ -124,6 +127,18 @@ class ChartsPanel(QWidget):
     def set_revisions(self, place_id: str, endpoint: str, revisions: list[Revision]) -> None:
         self._revisions[(place_id, endpoint)] = sorted(revisions, key=lambda r: r.number)
         if (place_id, endpoint) == (self.place_id, self.endpoint_name):
+            self.redraw(user=True)
+
+    def set_rollout(self, place_id: str, endpoint: str, rollout: dict[str, Any] | None) -> None:
+        """The endpoint's rollout (active or last; None: none): steps and decisions become markers,
+        failed analyses shaded spans."""
+        key = (place_id, endpoint)
+        before = rollout_signature(self._rollouts.get(key))
+        if rollout:
+            self._rollouts[key] = rollout
+        else:
+            self._rollouts.pop(key, None)
+        if key == (self.place_id, self.endpoint_name) and rollout_signature(rollout) != before:
             self.redraw(user=True)
 
     def set_breaches(self, place_id: str, endpoint: str, breaches: dict[str, str]) -> None:
@@ -228,10 +243,12 @@ class ChartsPanel(QWidget):
         view = View(self.store, self.place_id, self.endpoint_name, self.endpoint, self.store.window(span, now),
                     now - span, now, self._changes())
         markers = self._markers(now - span, now)
+        spans = failed_spans(self._rollouts.get((self.place_id, self.endpoint_name)), now - span, now)
         for chart in self.charts:
             if (only is None or chart is only) and chart.is_showing():
                 chart.refresh(view)
                 chart.set_markers(markers)
+                chart.set_spans(spans)
                 chart.set_range(now - span, now)
         self.drawn_at = now
         self.redraws += 1
@@ -245,4 +262,8 @@ class ChartsPanel(QWidget):
 
     def _markers(self, start: float, end: float) -> list[tuple[float, str]]:
         revisions = self._revisions.get((self.place_id, self.endpoint_name), [])
-        return [(r.time.timestamp(), marker_text(r)) for r in revisions if start <= r.time.timestamp() <= end]
+        rollout = self._rollouts.get((self.place_id, self.endpoint_name))
+        ours = rollout_actor(rollout)  # its revisions are marked by its own steps
+        found = [(r.time.timestamp(), marker_text(r)) for r in revisions
+                 if start <= r.time.timestamp() <= end and r.actor != ours]
+        return sorted(found + rollout_markers(rollout, start, end))

@@ -35,7 +35,7 @@ from console.ui.tasks import TaskRunner
 
 def action_text(action: str, rollout: dict[str, Any]) -> str:
     """What `action` will do, in words, with the split it leaves."""
-    rid, candidate, baseline = rollout.get("id"), rollout.get("candidate"), rollout.get("baseline")
+    rid, candidate, baseline = rollout.get("id"), str(rollout.get("candidate")), str(rollout.get("baseline"))
     step, steps = int(rollout.get("step", 0)), rollout.get("steps") or []
     split = split_text(rollout.get("traffic") or {})
     where = f"rollout {rid} of {rollout.get('endpoint')} ({rollout.get('description')})"

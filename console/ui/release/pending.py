@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -103,11 +104,10 @@ class ApprovalsWatcher(QObject):
             if place_id in self._in_flight:
                 continue
             self._in_flight.add(place_id)
-            self.console.runner.submit(
-                backend.proposals, ProposalState.PENDING.value,
-                on_done=lambda found, pid=place_id: self._on_place_read(pid, found),
-                on_error=lambda error, pid=place_id: self._on_place_failed(pid, error),
-                name=f"pending proposals of {place_name(self.console, place_id)}")
+            self.console.runner.submit(backend.proposals, ProposalState.PENDING.value,
+                                       on_done=partial(self._on_place_read, place_id),
+                                       on_error=partial(self._on_place_failed, place_id),
+                                       name=f"pending proposals of {place_name(self.console, place_id)}")
 
     def _on_place_read(self, place_id: str, found: list[ChangeProposal]) -> None:
         self._in_flight.discard(place_id)

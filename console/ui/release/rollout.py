@@ -48,7 +48,7 @@ def steps_html(rollout: dict[str, Any]) -> str:
     current, active = int(rollout.get("step", -1)), bool(rollout.get("active"))
     parts = []
     for index, step in enumerate(rollout.get("steps") or []):
-        text = f"{step['weight']}%" + (" ⏸gate" if step.get("gate") else "")
+        text = f"{step['weight']}%" + (" (gate)" if step.get("gate") else "")
         if index == current and active:
             text = f"<b>[{text}]</b>"
         elif index < current or (index == current and rollout.get("phase") == "succeeded"):
@@ -75,6 +75,8 @@ def state_text(rollout: dict[str, Any]) -> str:
     pause = rollout.get("pause")
     if rollout.get("phase") == "progressing" and rollout.get("bake_left_s") is not None:
         return f"baking: {float(rollout['bake_left_s']):.0f} s left at this step"
+    if pause and pause.get("kind") == "gate":
+        return f"waiting since {_clock(pause.get('since'))} for someone to approve the gate (analyses go on)"
     if pause:
         return f"paused ({pause.get('kind')}) by {pause.get('by')} since {_clock(pause.get('since'))}: " \
                f"{pause.get('reason') or 'no reason given'}"
@@ -116,11 +118,9 @@ class RolloutStrip(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 3, 6, 3)
         layout.setSpacing(1)
-        top = QHBoxLayout()
-        top.addWidget(self.headline, 1)
-        top.addWidget(self.state)
-        layout.addLayout(top)
+        layout.addWidget(self.headline)
         layout.addLayout(row)
+        layout.addWidget(self.state)
         layout.addWidget(self.analysis)
         self.show_rollout(None, "", supported=False)
 
@@ -147,8 +147,10 @@ class RolloutStrip(QFrame):
             for label in (self.steps, self.state, self.analysis):
                 label.setText("")
             self.analysis.setVisible(False)
+            self.state.setVisible(False)
             return
         self.analysis.setVisible(True)
+        self.state.setVisible(True)
         phase = str(rollout.get("phase"))
         colour = FAIL if phase in ("rolled-back", "aborted") else GOOD if phase == "succeeded" else ""
         what = html.escape(str(rollout.get("description") or phase))

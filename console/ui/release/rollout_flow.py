@@ -11,6 +11,7 @@ engine's refusal is reported in its own words.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from console.ui.views.endpoint import EndpointView
 
 POLL_MS = 1000
+ACTIVE = ("pending", "progressing", "paused")
 Key = tuple[str, str]
 
 
@@ -81,9 +83,8 @@ class RolloutFlow(QObject):
         if backend is None:
             return
         self._in_flight.add(key)
-        self.console.runner.submit(backend.rollout, key[1], on_done=lambda r, k=key: self._on_read(k, r),
-                                   on_error=lambda e, k=key: self._on_read_failed(k, e),
-                                   name=f"rollout of {key[1]}")
+        self.console.runner.submit(backend.rollout, key[1], on_done=partial(self._on_read, key),
+                                   on_error=partial(self._on_read_failed, key), name=f"rollout of {key[1]}")
 
     def _on_read(self, key: Key, rollout: dict[str, Any] | None) -> None:
         self._in_flight.discard(key)
@@ -121,8 +122,8 @@ class RolloutFlow(QObject):
             if key == self.key:
                 self.console.load_history(*key)
         self._events[key] = events
-        if was is None or was == now or rollout.get("active") or was[0] != now[0] and was[1] != "progressing":
-            return
+        if rollout.get("active") or was is None or was[0] != now[0] or was[1] not in ACTIVE:
+            return  # still running, or it had ended before this console looked
         where = place_name(self.console, key[0])
         text = f"{key[1]}: rollout {now[0]} {rollout.get('outcome') or now[1]}"
         level = "warning" if now[1] in ("rolled-back", "aborted") else "info"

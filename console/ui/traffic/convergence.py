@@ -57,18 +57,24 @@ def live_counts(samples: Iterable[Sample], endpoint: str, since: float) -> dict[
 def check(samples: Iterable[Sample], endpoint: str, applied_at: float, old: Mapping[str, int],
           new: Mapping[str, int], z: float = Z, min_requests: int = MIN_REQUESTS) -> Convergence:
     """Whether the live traffic observed since `applied_at` (epoch seconds) follows `new`."""
-    counts = live_counts(samples, endpoint, applied_at)
+    return check_counts(live_counts(samples, endpoint, applied_at), old, new, z, min_requests)
+
+
+def check_counts(counts: Mapping[str, float], old: Mapping[str, int], new: Mapping[str, int], z: float = Z,
+                 min_requests: int = MIN_REQUESTS, seen_by: str = "observed") -> Convergence:
+    """Whether live request counts per deployment (from telemetry, or the router's own count of
+    what the applied revision routed) follow `new` and can be told from `old`."""
     names = sorted(set(old) | set(new) | set(counts))
     n = round(sum(counts.values()))
     expected = ", ".join(f"{k} {new.get(k, 0)}%" for k in sorted(new, key=lambda k: -new[k]) if new.get(k, 0))
     if n < min_requests:
         return Convergence(False, n, {}, 0.0,
-                           f"{n} live request{'s' if n != 1 else ''} observed since the change was applied "
+                           f"{n} live request{'s' if n != 1 else ''} {seen_by} since the change was applied "
                            f"(at least {min_requests} needed to compare with {expected})")
     observed = {k: 100 * counts.get(k, 0.0) / n for k in names}
     widest = max(bound(new.get(k, 0) / 100, n, z) for k in names)
     off = [k for k in names if abs(observed[k] / 100 - new.get(k, 0) / 100) > bound(new.get(k, 0) / 100, n, z)]
-    seen = f"observed {shares_text(observed)} over {n} live requests (expected {expected}, ±{100 * widest:.1f} points)"
+    seen = f"{seen_by} {shares_text(observed)} over {n} live requests (expected {expected}, ±{100 * widest:.1f} points)"
     if off:
         return Convergence(False, n, observed, 100 * widest,
                            f"{seen}: {', '.join(off)} outside the expected range")

@@ -12,7 +12,6 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -28,6 +27,8 @@ from console.domain.models import AuditEvent, EndpointStatus, Revision
 from console.ui.models.inventory import SORT_ROLE
 from console.ui.models.tables import AuditEventsTableModel, DeploymentsTableModel, RevisionsTableModel, split_text
 from console.ui.plots.panel import ChartsPanel
+from console.ui.release.rollout import RolloutStrip
+from console.ui.traffic.panel import TrafficPanel
 
 
 def _table(model: Any, name: str, accessible: str, parent: QWidget) -> QTableView:
@@ -46,16 +47,6 @@ def _table(model: Any, name: str, accessible: str, parent: QWidget) -> QTableVie
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
     return view
-
-
-def _placeholder(title: str, text: str, name: str, parent: QWidget) -> QGroupBox:
-    box = QGroupBox(title, parent)
-    box.setObjectName(name)
-    label = QLabel(text, box)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setEnabled(False)
-    QVBoxLayout(box).addWidget(label)
-    return box
 
 
 class EndpointView(QWidget):
@@ -113,8 +104,9 @@ class EndpointView(QWidget):
         side.setObjectName("endpointSideSplitter")
         self.charts = ChartsPanel(self)
         side.addWidget(self.charts)
-        side.addWidget(_placeholder("Traffic split", "Guarded traffic shifts and rollback arrive with their issue.",
-                                    "trafficControlsPlaceholder", self))
+        self.traffic_panel = TrafficPanel(self)
+        side.addWidget(self.traffic_panel)
+        side.setCollapsible(1, False)  # the Rollback button stays visible
         side.setStretchFactor(0, 4)
         side.setStretchFactor(1, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -126,6 +118,8 @@ class EndpointView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(header)
+        self.rollout_strip = RolloutStrip(self)  # console/ui/release/rollout_flow.py keeps it current
+        layout.addWidget(self.rollout_strip)
         layout.addWidget(self.splitter, 1)
 
     def show_endpoint(self, place_id: str, endpoint: EndpointStatus | None) -> None:
@@ -134,6 +128,7 @@ class EndpointView(QWidget):
         self.place_id = place_id
         self.endpoint = endpoint
         self.charts.show_endpoint(place_id, endpoint)
+        self.traffic_panel.show_endpoint(place_id, endpoint)
         if endpoint is None:
             self.title.setText("Select an endpoint")
             self.summary.setText("")
