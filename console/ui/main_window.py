@@ -367,6 +367,7 @@ class MainWindow(QMainWindow):
         for key, restore in (("geometry", self.restoreGeometry), ("windowState", self.restoreState),
                              ("mainSplitter", self.splitter.restoreState),
                              ("endpointSplitter", self.endpoint_view.splitter.restoreState),
+                             ("endpointTablesSplitter", self.endpoint_view.tables_splitter.restoreState),
                              ("inventoryHeader", self.inventory.restore_header_state)):
             value = self.settings.value(key)
             if value:
@@ -389,6 +390,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("windowState", self.saveState())
         self.settings.setValue("mainSplitter", self.splitter.saveState())
         self.settings.setValue("endpointSplitter", self.endpoint_view.splitter.saveState())
+        self.settings.setValue("endpointTablesSplitter", self.endpoint_view.tables_splitter.saveState())
         self.settings.setValue("inventoryHeader", self.inventory.header_state())
         self.settings.sync()
 

@@ -96,25 +96,30 @@ class EndpointView(QWidget):
         self.history_tabs.tabBar().setAccessibleName("History tabs")
         self.history_tabs.addTab(self.revisions_table, "Revision history")
         self.history_tabs.addTab(self.audit_table, "Audit events")
+        # Left: what the endpoint is and what to do about it (deployments, the traffic split with
+        # Rollback, history); right: the live charts, as tall as the view.
         tables = QSplitter(Qt.Orientation.Vertical, self)
         tables.setObjectName("endpointTablesSplitter")
+        self.traffic_panel = TrafficPanel(self)
         tables.addWidget(self.deployments_table)
+        tables.addWidget(self.traffic_panel)
         tables.addWidget(self.history_tabs)
+        tables.setCollapsible(1, False)  # the Rollback button stays visible
+        tables.setStretchFactor(0, 1)
+        tables.setStretchFactor(1, 2)
+        tables.setStretchFactor(2, 2)
+        tables.setSizes([120, 200, 260])  # a few deployment rows, every slider row, then history
+        self.tables_splitter = tables
         side = QSplitter(Qt.Orientation.Vertical, self)
         side.setObjectName("endpointSideSplitter")
         self.charts = ChartsPanel(self)
         side.addWidget(self.charts)
-        self.traffic_panel = TrafficPanel(self)
-        side.addWidget(self.traffic_panel)
-        side.setCollapsible(1, False)  # the Rollback button stays visible
-        side.setStretchFactor(0, 4)
-        side.setStretchFactor(1, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("endpointSplitter")
         self.splitter.addWidget(tables)
         self.splitter.addWidget(side)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(header)
