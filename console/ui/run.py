@@ -125,7 +125,8 @@ def _arm_screenshot(window: Any, path: Path, timeout_s: float = 90.0) -> None:
         names = ("placesTree", "inventoryTree", "inventoryFilter", "endpointView", "endpointDeployments",
                  "revisionHistory", "historyTabs", "statusPlaceHealth", "chartsPanel",
                  "trafficPanel")
-        report = {"ready": ready(), "charts": window.endpoint_view.charts.has_data(), "size": [window.width(), window.height()],
+        report = {"ready": ready(), "charts": window.endpoint_view.charts.has_data(),
+                  "size": [window.width(), window.height()],
                   "visible": {n: bool((w := window.findChild(QWidget, n)) and w.isVisible()) for n in names},
                   "health": window.health_label.text(), "endpoint": window.endpoint_view.title.text(),
                   "deployments": [[d.name, d.state.value] for d in window.endpoint_view.deployments_model.items()],
