@@ -34,6 +34,7 @@ from console.backends.base import (
 from console.backends.exposition import MAX_EXPOSITION_BYTES, ExpositionError, Scrape, parse
 from console.backends.places import PlaceConfig, SecretLookup, UrlBackend
 from console.backends.serving_models import Answer, ListedModel, collapse, endpoint_of, models_from, state_of
+from console.domain.models import DeploymentState
 from console.domain.telemetry import Sample, TelemetryBatch
 
 SERVING_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
@@ -163,6 +164,14 @@ class ServingBackend(UrlBackend):
                 self._models = tuple(m.name for m in models)
         elif health is None:
             self.scrape()  # no listing, no health route: is there a /metrics at least (a DCGM exporter)?
+        if not endpoints:
+            # No model listed (a DCGM exporter, a bare /metrics): its figures are charted under the
+            # host's name (samples_from), so the host is listed as one, to be selected and charted.
+            host = self._host_name()
+            seen = self._seen.setdefault(host, datetime.now(UTC))
+            endpoints.append(endpoint_of(ListedModel(host), DeploymentState.READY,
+                                         "no models listed: the figures of /metrics are the whole host's",
+                                         self.base_url, "metrics", seen))
         return InventorySnapshot(self.place_id, self._clock(), tuple(endpoints))
 
     # ------------------------------------------------------------ /metrics

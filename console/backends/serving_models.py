@@ -129,7 +129,7 @@ def endpoint_of(model: ListedModel, state: DeploymentState, reason: str, base_ur
 
     label = dns_label(model.name)
     scoring = f"{base_url}/v2/models/{quote(model.name, safe='')}/infer" if style in ("v2", "index") \
-        else f"{base_url}/v1"
+        else "" if style == "metrics" else f"{base_url}/v1"
     created = seen or datetime.now(UTC)
     spec = DeploymentSpec(endpoint=label, name=label, runtime=Runtime.UPSTREAM, upstream=base_url,
                           model=ModelRef(name=model.name, version=model.version or UNVERSIONED))

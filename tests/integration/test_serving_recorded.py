@@ -124,3 +124,24 @@ def test_each_failure_is_named(host: Host) -> None:
         assert not probe.ok and "HTTP 401" in probe.message
     finally:
         small.close()
+
+
+def test_a_host_that_lists_no_models_is_listed_under_its_name_with_its_gpu_figures(host: Host) -> None:
+    """A DCGM exporter has /metrics only: the inventory lists the host itself, so its GPU
+    figures (charted under the host's name) can be selected."""
+    host.metrics("dcgm-1.prom")
+    backend = backend_for(host)
+    name = host.url.split("://", 1)[1]
+    try:
+        [endpoint] = backend.inventory().endpoints
+        [deployment] = endpoint.deployments
+        assert (endpoint.name, deployment.name, deployment.state) == (name, name, DeploymentState.READY)
+        assert "whole host" in deployment.reason and endpoint.scoring_uri == ""
+        assert backend.telemetry().samples == ()
+        host.metrics("dcgm-2.prom")
+        [sample] = backend.telemetry().samples
+        assert (sample.endpoint, sample.deployment) == (name, name)
+        assert sample.gpus and all(g.utilization_percent is not None for g in sample.gpus)
+        assert "gpus" in sample.per_host
+    finally:
+        backend.close()
