@@ -2,13 +2,19 @@
 10,000 live lines a second into a live pane.
 
     .venv/bin/python tests/bench/bench_logs.py [--size-mb 1024] [--rate 10000] [--seconds 10]
+                                               [--only file|search|live] [--hidden]
 
 Generates its files in a temp dir (deleted at the end); offscreen Qt. Prints:
   - time to first screen of the file (open → first rows painted) and time to complete its index
   - resident memory while the file is shown (after scrolling to 20 places) against its size
   - regex search over 1,000,000 lines (target about 1 s)
-  - the GUI thread while 10,000 lines a second arrive: p99 and max of the time each 10 Hz
-    append takes, and p99/max of the event loop's lateness on a 5 ms timer (target p99 < 16 ms)
+  - the GUI thread while 10,000 lines a second arrive (target: p99 stall under 16 ms). The lines
+    come from a load generator in another process, framed as the engine's log stream, and are read
+    by the app's own reader (EngineLogSource: httpx and the line parser, on a TaskRunner worker in
+    this process, competing for the GIL as in the app); the GUI runs a real event loop
+    (app.exec). Printed: the time of each 10 Hz append and of each repaint of the table (wall
+    and CPU), the event loop's lateness on a 5 ms precise timer (the stall figure: p50/p99/max),
+    and the garbage collector's passes. --hidden measures again with the view hidden.
 Exits 0 when the targets are met, 1 otherwise.
 """
 
@@ -245,8 +251,12 @@ def bench_live(app: QApplication, folder: Path, rate: int, seconds: float, visib
             else:
                 collections.append((info["generation"], (time.perf_counter() - gc_started[0]) * 1000))
 
+        # connected, and half a second of lines shown (first paints, caches warm): measure from here
+        wait(app, lambda: pane.live.entry_count() >= rate // 2, 30)
+        gc.collect()  # the start-up's garbage: what the window measures is the steady state
         gc.callbacks.append(on_gc)
-        wait(app, lambda: sum(feed.received for feed in pane.feeds) > 0, 30)  # connected: measure from here
+        for figures in (ticks, paints, paint_cpu):
+            figures.clear()
         cpu0, received0 = time.process_time(), sum(feed.received for feed in pane.feeds)
         probe.start()
         QTimer.singleShot(int(seconds * 1000), app.quit)
@@ -266,8 +276,9 @@ def bench_live(app: QApplication, folder: Path, rate: int, seconds: float, visib
         print(f"  GUI thread per repaint of the table: {percentiles(paints)}; its CPU time {percentiles(paint_cpu)}")
     print(f"  event loop lateness ({PROBE_MS} ms timer): {percentiles(lateness)}")
     full = [ms for generation, ms in collections if generation == 2]
-    print(f"  garbage collector: {len(collections)} passes, longest {max((ms for _g, ms in collections), default=0):.1f} ms; "
-          f"{len(full)} full, longest {max(full, default=0):.1f} ms")
+    longest = max((ms for _generation, ms in collections), default=0.0)
+    print(f"  garbage collector: {len(collections)} passes, longest {longest:.1f} ms; "
+          f"{len(full)} full, longest {max(full, default=0.0):.1f} ms")
     return late_p99
 
 

@@ -1,14 +1,16 @@
-"""The live buffer: merged in time order, bounded with a marker, filters, pause without loss."""
+"""The live buffer: merged in time order, bounded with a marker, filters, pause without loss;
+the table paints levels, the selection and the marker row."""
 
 from __future__ import annotations
 
 import pytest
+from PySide6.QtGui import QColor, QPalette
 
-from console.domain.logparse import ERROR, INFO, LogEntry
+from console.domain.logparse import CRITICAL, ERROR, INFO, LogEntry
 from console.ui.logs.filters import LogFilter
 from console.ui.logs.live import LiveLinesModel
 from console.ui.logs.livepane import LivePane
-from console.ui.logs.model import MARKER_ROLE, MESSAGE
+from console.ui.logs.model import CRITICAL_BACKGROUND, MARKER_BACKGROUND, MARKER_ROLE, MESSAGE, REQUEST
 
 
 def entry(t: float, source: str = "a", level: int = INFO, text: str = "", rid: str = "") -> LogEntry:
@@ -77,4 +79,37 @@ def test_bad_filter_expression_is_reported_not_applied(qtbot, runner, bad):
         pane.apply_filter(LogFilter(text=bad, regex=True))
     assert "not a valid regular expression" in blocker.args[0]
     assert pane.model.rowCount() == 1
+    pane.shutdown()
+
+
+def test_table_paints_levels_the_selection_and_the_marker_row(qtbot, runner):
+    pane = LivePane("test:paint", "paint", runner, max_lines=100)
+    qtbot.addWidget(pane)
+    pane.resize(900, 400)
+    pane.show()
+    qtbot.waitExposed(pane)
+    pane.push([entry(t, level=CRITICAL if t == 197 else INFO) for t in range(200)])  # older lines dropped
+    last = pane.model.rowCount() - 1
+    pane.view.selectRow(last)
+    pane.view.scrollToBottom()
+
+    def background(row: int):  # the colour of an empty cell (no request id) of `row`, as painted
+        cell = pane.view.visualRect(pane.model.index(row, REQUEST))
+        image = pane.view.viewport().grab().toImage()
+        return QColor(image.pixel(cell.right() - 3, cell.center().y()))
+
+    def has_text(row: int) -> bool:  # the message cell holds pixels of another colour than its background
+        cell = pane.view.visualRect(pane.model.index(row, MESSAGE))
+        image = pane.view.viewport().grab().toImage()
+        plain = image.pixel(cell.right() - 2, cell.center().y())
+        return any(image.pixel(x, y) != plain for x in range(cell.left() + 4, cell.left() + 60)
+                   for y in range(cell.top() + 2, cell.bottom() - 1))
+
+    assert background(last - 2) == CRITICAL_BACKGROUND
+    assert background(last) == pane.view.palette().color(QPalette.ColorGroup.Active, QPalette.ColorRole.Highlight) \
+        or background(last) == pane.view.palette().color(QPalette.ColorGroup.Inactive, QPalette.ColorRole.Highlight)
+    assert background(last - 1) == pane.view.palette().color(QPalette.ColorRole.Base)
+    assert has_text(last) and has_text(last - 1)
+    pane.view.scrollToTop()
+    assert background(0) == MARKER_BACKGROUND and has_text(0)
     pane.shutdown()

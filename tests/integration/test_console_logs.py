@@ -18,6 +18,7 @@ from PySide6.QtCore import QSettings
 
 from console.backends.credentials import CredentialStore
 from console.backends.places import PlacesStore
+from console.domain.logparse import LogEntry
 from console.ui.controller import Console
 from console.ui.errors import ErrorSink
 from console.ui.logs.livepane import LivePane
@@ -77,7 +78,8 @@ def test_ctrl_l_follows_the_endpoint_live_with_request_ids_and_pause(window, dem
     shown = pane.live.entry_count()
     for i in range(20):
         assert demo_engine.score("fraud", **{"x-request-id": f"it-paused-{i:04d}"}).status_code == 200
-    qtbot.waitUntil(lambda: sum(e.request_id.startswith("it-paused-") for e in pane.held) == 20, timeout=10_000)
+    qtbot.waitUntil(lambda: sum(LogEntry._make(row).request_id.startswith("it-paused-") for row in pane.held) == 20,
+                    timeout=10_000)
     assert pane.live.entry_count() == shown and "lines held" in pane.status.text()
     pane.set_paused(False)
     ids = {pane.live.entry_at(r).request_id for r in range(pane.live.entry_count())}

@@ -4,6 +4,10 @@ Batches (about ten a second) are merged by time into the buffer: lines later tha
 shown are appended as one row insert; a line older than the tail (another source's, a bit
 late) re-inserts only the tail it belongs in. Past `max_lines` the oldest lines leave the
 view and row 0 becomes a marker saying how many; the engine's file on disk keeps them all.
+
+Lines are kept as plain tuples, not LogEntry objects: the garbage collector stops tracking a
+plain tuple of strings and numbers, so 50,000 kept lines neither lengthen its full passes nor,
+churning at 10,000 a second, make it run them every few seconds.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from typing import Any
 
+from console.backends.logstreams import Row, as_row
 from console.domain.logparse import LogEntry
 from console.ui.logs.filters import LogFilter
 from console.ui.logs.model import LogLinesModel
 
+_make = LogEntry._make
 DEFAULT_MAX_LINES = 50_000
 MAX_REORDER = 5_000  # a late line goes at most this far back; older ones are shown at that point
 
@@ -30,7 +36,7 @@ class LiveLinesModel(LogLinesModel):
         self.dropped = 0  # lines dropped from the front; positions below are absolute (dropped + index)
         self.sources: set[str] = set()
         self.version = 0  # changes with every append or filter
-        self._entries: list[LogEntry] = []
+        self._entries: list[Row] = []  # plain tuples, not LogEntry objects (see above)
         self._times: list[float] = []
         self._filter = LogFilter()
         self._match: Any = None
@@ -42,7 +48,7 @@ class LiveLinesModel(LogLinesModel):
 
     def entry_at(self, row: int) -> LogEntry:
         position = self._view[row] - self.dropped if self._view is not None else row
-        return self._entries[position]
+        return _make(self._entries[position])
 
     def marker_rows(self) -> int:
         return 1 if self.dropped else 0
@@ -57,7 +63,7 @@ class LiveLinesModel(LogLinesModel):
         return len(self._entries)
 
     def entries(self) -> list[LogEntry]:
-        return list(self._entries)
+        return [_make(row) for row in self._entries]
 
     # ---- filter
     @property
@@ -68,21 +74,22 @@ class LiveLinesModel(LogLinesModel):
         match = log_filter.matcher() if log_filter.active else None  # raises re.error before anything changes
         self.beginResetModel()
         self._filter, self._match = log_filter, match
-        self._view = None if match is None else [self.dropped + i for i, e in enumerate(self._entries) if match(e)]
+        self._view = (None if match is None else
+                      [self.dropped + i for i, row in enumerate(self._entries) if match(_make(row))])
         self.version += 1
         self.endResetModel()
 
     # ---- appending
-    def append(self, batch: Iterable[LogEntry]) -> bool:
-        """Merge `batch` in time order; True if it brought a source not seen before."""
+    def append(self, batch: Iterable[Row]) -> bool:
+        """Merge `batch` (LogEntry objects or Rows) in time order; True if it brought a source not seen before."""
         fresh = list(batch)
         if not fresh:
             return False
         last = self._times[-1] if self._times else 0.0
         keyed = []
         for entry in fresh:
-            last = entry.time if entry.time is not None else last
-            keyed.append((last, entry))
+            last = entry[0] if entry[0] is not None else last
+            keyed.append((last, entry if type(entry) is tuple else as_row(entry)))  # type: ignore[arg-type]
         keyed.sort(key=lambda pair: pair[0])
         size = len(self._entries)
         keep = size
@@ -94,10 +101,10 @@ class LiveLinesModel(LogLinesModel):
         self._trim()
         self.version += 1
         before = len(self.sources)
-        self.sources.update(entry.source for entry in fresh)
+        self.sources.update(entry[1] for entry in fresh)
         return len(self.sources) != before
 
-    def _replace_tail(self, keep: int, merged: list[tuple[float, LogEntry]]) -> None:
+    def _replace_tail(self, keep: int, merged: list[tuple[float, Row]]) -> None:
         marker = self.marker_rows()
         start_abs = self.dropped + keep
         if self._view is not None:
@@ -114,7 +121,7 @@ class LiveLinesModel(LogLinesModel):
             self.endRemoveRows()
         new_view: list[int] | None = None
         if self._match is not None:
-            new_view = [start_abs + i for i, (_t, e) in enumerate(merged) if self._match(e)]
+            new_view = [start_abs + i for i, (_t, row) in enumerate(merged) if self._match(_make(row))]
             count = len(new_view)
         else:
             count = len(merged)
@@ -165,4 +172,4 @@ class LiveLinesModel(LogLinesModel):
         return self.marker_rows() + min(row, max(0, self.entry_count() - 1))
 
     def rows_with_request(self, request_id: str) -> list[LogEntry]:
-        return [e for e in self._entries if e.request_id == request_id or request_id in e.text]
+        return [_make(row) for row in self._entries if row[3] == request_id or request_id in row[4]]

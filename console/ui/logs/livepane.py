@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtWidgets import QWidget
 
-from console.backends.logstreams import LiveFeed
-from console.domain.logparse import LogEntry
+from console.backends.logstreams import LiveFeed, Row
 from console.ui.logs.filters import LogFilter
 from console.ui.logs.jobs import export_texts
 from console.ui.logs.live import DEFAULT_MAX_LINES, LiveLinesModel
@@ -29,7 +28,7 @@ class LivePane(LogPane):
         self.live.setParent(self)
         self.feeds: list[LiveFeed] = []
         self.paused = False
-        self.held: list[LogEntry] = []
+        self.held: list[Row] = []  # plain tuples (logstreams.Row), not LogEntry objects: see Row
         self.held_dropped = 0
         self._search: tuple[str, bool, bool] | None = None
         self._search_version = -1
@@ -49,7 +48,7 @@ class LivePane(LogPane):
 
     # ------------------------------------------------------------ arrivals
     def tick(self) -> None:
-        batch: list[LogEntry] = []
+        batch: list[Row] = []
         for feed in self.feeds:
             batch.extend(feed.drain())
         if self.paused:
@@ -66,7 +65,8 @@ class LivePane(LogPane):
         self.show_status(f"{self.live.entry_count():,} lines · {text}" if text else
                          f"{self.live.entry_count():,} lines")
 
-    def push(self, batch: list[LogEntry]) -> None:
+    def push(self, batch: Sequence[Row]) -> None:
+        """Show `batch` (LogEntry objects or Rows), merged in time order."""
         if not batch:
             return
         bar = self.view.verticalScrollBar()

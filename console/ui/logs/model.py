@@ -19,7 +19,6 @@ CRITICAL_BACKGROUND = QColor("#b01010")
 MARKER_BACKGROUND = QColor("#fff2c0")
 MARKER_FOREGROUND = QColor("#5a4500")
 REQUEST_COLOUR = QColor("#1a5fb4")
-LOOK_CACHE = 4096  # rows' looks kept (a screen or two of rows; cleared when full)
 AnyIndex = QModelIndex | QPersistentModelIndex
 # A row as the delegate paints it: the five cell texts, the text colour (None: the palette's),
 # the request id's colour, the background (None: the view's), bold.
@@ -33,7 +32,6 @@ class LogLinesModel(QAbstractTableModel):
         super().__init__(parent)
         self._bold = QFont()
         self._bold.setBold(True)
-        self._looks: dict[LogEntry, RowLook] = {}
 
     # ---- for subclasses
     def entry_count(self) -> int:
@@ -79,21 +77,15 @@ class LogLinesModel(QAbstractTableModel):
         return None if view_row < marker else view_row - marker
 
     def row_look(self, view_row: int) -> RowLook | None:
-        """How view row `view_row` is painted (LineDelegate); None for the marker row."""
+        """How view row `view_row` is painted (LogTable); None for the marker row."""
         row = self.entry_row(view_row)
         if row is None or row >= self.entry_count():
             return None
-        entry = self.entry_at(row)
-        look = self._looks.get(entry)
-        if look is None:
-            if len(self._looks) >= LOOK_CACHE:
-                self._looks.clear()
-            critical = entry.level == CRITICAL
-            look = self._looks[entry] = (
-                (format_time(entry.time), entry.source, LEVELS[entry.level], entry.request_id, entry.text),
+        entry = self.entry_at(row)  # not cached: following a busy log, each repaint shows new rows anyway
+        critical = entry.level == CRITICAL
+        return ((format_time(entry.time), entry.source, LEVELS[entry.level], entry.request_id, entry.text),
                 LEVEL_COLOURS.get(entry.level), None if critical else REQUEST_COLOUR,
                 CRITICAL_BACKGROUND if critical else None, entry.level >= ERROR)
-        return look
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -71,7 +71,7 @@ class LogPane(QWidget):
         self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         header = self.view.horizontalHeader()
         header.setStretchLastSection(True)
-        for column, width in ((TIME, 175), (SOURCE, 140), (2, 64), (REQUEST, 110)):
+        for column, width in ((TIME, 190), (SOURCE, 140), (2, 64), (REQUEST, 110)):
             self.view.setColumnWidth(column, width)
         self.toolbar = QToolBar(self)
         self.status = QLabel("", self)

@@ -3,7 +3,7 @@
 With lines arriving at 10,000 a second every repaint shows new rows. Qt's own painting asks the
 model for each cell's index, flags and seven roles: some 1,500 calls from C++ into Python a
 repaint, each taking the GIL back from the thread reading the stream. This view paints the rows
-itself from the model's cached row looks (texts, colours, bold), holding the GIL throughout,
+itself from the model's row looks (texts, colours, bold), holding the GIL throughout,
 and draws each cell's text clipped to its column. Wrapped rows (uneven heights) and views with
 another model are painted by Qt as usual; everything else (selection, scrolling, clicks,
 keyboard, headers) is QTableView's.
@@ -15,7 +15,15 @@ from PySide6.QtCore import QRect
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QStyle, QStyleOptionViewItem, QTableView, QWidget
 
-from console.ui.logs.model import COLUMNS, MARKER_BACKGROUND, MARKER_FOREGROUND, MESSAGE, REQUEST, LogLinesModel
+from console.ui.logs.model import (
+    COLUMNS,
+    MARKER_BACKGROUND,
+    MARKER_FOREGROUND,
+    MESSAGE,
+    REQUEST,
+    LogLinesModel,
+    RowLook,
+)
 
 _PAD = 4  # pixels left of a cell's text, as Qt's delegate leaves
 _NARROWEST = 2  # pixels: no glyph is narrower, so a cell shows at most width / 2 characters
@@ -26,7 +34,7 @@ class LogTable(QTableView):
         super().__init__(parent)
         self._bold = QFont()
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+    def paintEvent(self, event: QPaintEvent) -> None:
         model = self.model()
         if self.wordWrap() or not isinstance(model, LogLinesModel) or not model.rowCount():
             super().paintEvent(event)
@@ -46,7 +54,12 @@ class LogTable(QTableView):
         text_colour = palette.color(group, QPalette.ColorRole.Text)
         selected_colour = palette.color(group, QPalette.ColorRole.HighlightedText)
         highlight = palette.brush(group, QPalette.ColorRole.Highlight)
-        selection = self.selectionModel()
+        chosen = self.selectionModel()
+        # selected row spans, asked once (isRowSelected per row calls the model back for every cell)
+        spans: list[tuple[int, int]] = []
+        if chosen is not None:
+            selection = chosen.selection()
+            spans = [(part.top(), part.bottom()) for part in map(selection.at, range(selection.count()))]
         font = self.font()
         if self._bold.pointSizeF() != font.pointSizeF() or self._bold.family() != font.family():
             self._bold = QFont(font)
@@ -54,11 +67,11 @@ class LogTable(QTableView):
         metrics = self.fontMetrics()
         ascent, text_height = metrics.ascent(), metrics.height()
 
-        rows = []  # (y, height, look or None, selected)
+        rows: list[tuple[int, int, RowLook | None, bool]] = []  # y, height, look (None: the marker row), selected
         painter = QPainter(self.viewport())
         for row in range(first, last + 1):
             y, height = header.sectionViewportPosition(row), header.sectionSize(row)
-            selected = selection is not None and selection.isRowSelected(row)
+            selected = any(top <= row <= bottom for top, bottom in spans)
             look = model.row_look(row)
             background = highlight if selected else (MARKER_BACKGROUND if look is None else look[3])
             if background is not None:
@@ -92,13 +105,17 @@ class LogTable(QTableView):
                 painter.setFont(font)
         painter.setClipping(False)
         if self.showGrid():
-            option = QStyleOptionViewItem()
-            self.initViewItemOption(option)
-            hint = self.style().styleHint(QStyle.StyleHint.SH_Table_GridLineColor, option, self)
-            grid = QColor.fromRgba(hint & 0xFFFFFFFF)
-            top, bottom = rows[0][0], rows[-1][0] + rows[-1][1]
-            for y, height, _look, _selected in rows:  # thin rectangles: cheaper than lines
-                painter.fillRect(QRect(0, y + height - 1, right, 1), grid)
-            for _column, x, width in columns:
-                painter.fillRect(QRect(x + width - 1, top, 1, bottom - top), grid)
+            self._paint_grid(painter, [(y, height) for y, height, _look, _selected in rows], columns, right)
         painter.end()
+
+    def _paint_grid(self, painter: QPainter, rows: list[tuple[int, int]], columns: list[tuple[int, int, int]],
+                    right: int) -> None:
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        grid = QColor.fromRgba(self.style().styleHint(QStyle.StyleHint.SH_Table_GridLineColor, option, self)
+                               & 0xFFFFFFFF)
+        top, bottom = rows[0][0], rows[-1][0] + rows[-1][1]
+        for y, height in rows:  # thin rectangles: cheaper than lines
+            painter.fillRect(QRect(0, y + height - 1, right, 1), grid)
+        for _column, x, width in columns:
+            painter.fillRect(QRect(x + width - 1, top, 1, bottom - top), grid)
