@@ -194,7 +194,7 @@ class TrafficPanel(QGroupBox):
             self._build_rows(names)
         self._build_steps((endpoint.policy or EndpointPolicy()).steps)
         self._refresh_rows()
-        QTimer.singleShot(0, self._fit)  # again on later reads until the window is laid out
+        QTimer.singleShot(0, self, self._fit)  # again on later reads until the window is laid out
         if not keep_message:
             self.message.setText("")
 

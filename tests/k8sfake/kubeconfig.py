@@ -1,0 +1,53 @@
+"""Kubeconfig files for the fake cluster, as `kubectl config view --raw` would show them."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True)
+class ContextEntry:
+    context: str
+    user: str
+    token: str
+    namespace: str = "default"
+
+
+def write_kubeconfig(
+    path: Path,
+    server_url: str,
+    ca_pem: bytes,
+    entries: list[ContextEntry],
+    current: str | None = None,
+    cluster: str = "fake-cluster",
+) -> Path:
+    if not entries:
+        raise ValueError("a kubeconfig needs at least one context")
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": [
+            {
+                "name": cluster,
+                "cluster": {
+                    "server": server_url,
+                    "certificate-authority-data": base64.b64encode(ca_pem).decode(),
+                },
+            }
+        ],
+        "users": [{"name": e.user, "user": {"token": e.token}} for e in entries],
+        "contexts": [
+            {"name": e.context, "context": {"cluster": cluster, "user": e.user, "namespace": e.namespace}}
+            for e in entries
+        ],
+        "current-context": current or entries[0].context,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+    return path
