@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -57,6 +57,7 @@ async def caller_of(
 
 
 Who = Annotated[Caller, Depends(caller_of)]
+ProposalId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the proposal's number")]  # SQLite's INTEGER
 StateQuery = Annotated[ProposalState | None, Query(description="pending, approved, rejected, expired or stale")]
 
 
@@ -99,17 +100,17 @@ def add_release_routes(app: FastAPI, engine: Engine) -> None:
         return engine.approvals.find(state, endpoint)
 
     @app.get("/v1/proposals/{proposal_id}")
-    async def proposal(proposal_id: int) -> ChangeProposal:
+    async def proposal(proposal_id: ProposalId) -> ChangeProposal:
         return engine.approvals.get(proposal_id)
 
     @app.post("/v1/proposals/{proposal_id}/approve")
-    async def approve(proposal_id: int, who: Who, body: DecisionBody | None = None) -> dict[str, Any]:
+    async def approve(proposal_id: ProposalId, who: Who, body: DecisionBody | None = None) -> dict[str, Any]:
         done = await engine.approvals.approve(proposal_id, (body or DecisionBody()).reason, who)
         return {"proposal": done.model_dump(mode="json"),
                 "endpoint": engine.endpoint(done.endpoint).model_dump(mode="json")}
 
     @app.post("/v1/proposals/{proposal_id}/reject")
-    async def reject(proposal_id: int, who: Who, body: DecisionBody | None = None) -> ChangeProposal:
+    async def reject(proposal_id: ProposalId, who: Who, body: DecisionBody | None = None) -> ChangeProposal:
         return await engine.approvals.reject(proposal_id, (body or DecisionBody()).reason, who)
 
     @app.get("/v1/endpoints/{name}/record", response_model=None)
