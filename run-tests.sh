@@ -9,9 +9,14 @@ source packaging/bootstrap.sh
 
 step="bootstrap"
 tmp=""
+mlserver_pid=""
 finish() {
     local rc=$?
     [[ -n "$tmp" ]] && rm -rf "$tmp"
+    if [[ -n "$mlserver_pid" ]] && kill -0 "$mlserver_pid" 2>/dev/null; then  # failed before waiting on it
+        pkill -P "$mlserver_pid" 2>/dev/null || true
+        kill "$mlserver_pid" 2>/dev/null || true
+    fi
     local took=$((SECONDS - SB_T0))
     if ((rc == 0)); then
         printf '\n==> run-tests: all steps passed in %dm%02ds\n' $((took / 60)) $((took % 60))
@@ -24,20 +29,19 @@ trap finish EXIT
 step="system packages"; sb_section "System packages (Qt xcb libraries, Xvfb, D-Bus, gnome-keyring)"
 sb_ensure_system_packages test
 
+# MLServer's own venv is built in the background while .venv is built and the linters run.
+mlserver_log=""
+if [[ "${SWITCHBOARD_SKIP_MLSERVER:-0}" != 1 ]]; then
+    mlserver_log=$(mktemp -t switchboard-mlserver.XXXXXX)
+    (sb_ensure_mlserver_venv packaging/requirements-mlserver.txt) >"$mlserver_log" 2>&1 &
+    mlserver_pid=$!
+fi
+
 step="python environment"; sb_section "Python environment (.venv from packaging/requirements-test.txt)"
 sb_ensure_venv packaging/requirements-test.txt
 sb_ensure_qt_libs
 export VIRTUAL_ENV="$PWD/.venv"
 export PATH="$VIRTUAL_ENV/bin:$PATH"
-
-step="mlserver environment"; sb_section "MLServer environment (.venv-mlserver from packaging/requirements-mlserver.txt)"
-if [[ "${SWITCHBOARD_SKIP_MLSERVER:-0}" == 1 ]]; then
-    echo "SWITCHBOARD_SKIP_MLSERVER=1: the MLServer test will skip."
-else
-    sb_ensure_mlserver_venv packaging/requirements-mlserver.txt
-    # The serving-host test must meet a real MLServer here, not skip.
-    export SWITCHBOARD_MLSERVER="$SB_MLSERVER_BIN" SWITCHBOARD_REQUIRE_MLSERVER=1
-fi
 
 step="ruff"; sb_section "ruff check console tests"
 ruff check console tests
@@ -47,6 +51,19 @@ mypy console
 
 step="lint-imports"; sb_section "lint-imports"
 lint-imports --no-cache --no-logo
+
+step="mlserver environment"; sb_section "MLServer environment (.venv-mlserver, built in the background)"
+if [[ -z "$mlserver_pid" ]]; then
+    echo "SWITCHBOARD_SKIP_MLSERVER=1: the MLServer test will skip."
+else
+    mlserver_rc=0
+    wait "$mlserver_pid" || mlserver_rc=$?
+    cat "$mlserver_log"
+    rm -f "$mlserver_log"
+    ((mlserver_rc == 0)) || sb_die "building .venv-mlserver failed (exit $mlserver_rc): see above"
+    # The serving-host test must meet a real MLServer here, not skip.
+    export SWITCHBOARD_MLSERVER="$PWD/.venv-mlserver/bin/mlserver" SWITCHBOARD_REQUIRE_MLSERVER=1
+fi
 
 step="pytest"; sb_section "pytest $* (dbus-run-session + gnome-keyring + xvfb-run)"
 tmp=$(mktemp -d -t switchboard-tests.XXXXXX)
