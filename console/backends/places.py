@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from console.backends.base import (
     BackendError,
     InventorySnapshot,
-    NotSupported,
     PlaceKind,
     ProbeResult,
     Unauthorized,
@@ -53,6 +52,9 @@ class PlaceConfig(BaseModel):
     username: str | None = None
     secret_ref: str | None = None
     verify_tls: bool = True
+    namespaces: tuple[str, ...] | None = Field(
+        default=None, description="a Kubernetes context's namespaces to read; None: all")
+    read_only: bool = Field(default=False, description="a Kubernetes context the console must not change")
     metrics_url: str | None = Field(
         default=None, description="a serving host's /metrics, where it is not at the place URL (MLServer's metrics "
                                   "port): a full URL, or a path on the place URL")
@@ -148,25 +150,6 @@ def kube_contexts(paths: list[Path] | None = None, problems: list[str] | None = 
             if isinstance(item, dict) and isinstance(item.get("name"), str):
                 found.setdefault(item["name"], str(path))
     return list(found.items())
-
-
-class KubernetesContextBackend:
-    """A kubeconfig context: listed now, connected on demand by the Kubernetes adapter."""
-
-    freshness_s = 30.0
-
-    def __init__(self, config: PlaceConfig) -> None:
-        self.place_id = config.id
-        self.config = config
-
-    def probe(self) -> ProbeResult:
-        return ProbeResult(False, "connecting to Kubernetes contexts is not yet supported", kind="not-supported")
-
-    def inventory(self) -> InventorySnapshot:
-        raise NotSupported("connecting to Kubernetes contexts is not yet supported")
-
-    def close(self) -> None:
-        pass
 
 
 # ---------------------------------------------------------------- URL places

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QGuiApplication
 
-from console.backends.base import PlaceKind
 from console.backends.places import PlaceConfig
 from console.domain.models import DeploymentStatus, EndpointStatus
 from console.ui.models.palette import PaletteEntry, PaletteGroup
@@ -86,9 +85,8 @@ class Commands:
         pid, name = config.id, config.name
         detail = f"{config.kind.value} place · {where}"
         entries = [PaletteEntry("place", name, where, partial(self.jump, pid))]
-        if config.kind != PlaceKind.KUBERNETES:
-            entries.append(PaletteEntry("place", "refresh place", f"read it again now · {detail}",
-                                        partial(self.console.refresh, pid), subject=name))
+        entries.append(PaletteEntry("place", "refresh place", f"read it again now · {detail}",
+                                    partial(self.console.refresh, pid), subject=name))
         entries.append(PaletteEntry("place", "test connection", f"report what answers, or the exact failure · {detail}",
                                     partial(self.console.test_connection, pid), subject=name))
         if where:

@@ -18,7 +18,7 @@ from console.backends.base import Backend, PlaceKind, ProbeResult, SupportsHisto
 from console.backends.credentials import CredentialStore
 from console.backends.engine import EngineBackend
 from console.backends.identity import IdentityError, load_identity
-from console.backends.places import KubernetesContextBackend, PlaceConfig, PlacesStore, UrlBackend, kube_contexts
+from console.backends.places import PlaceConfig, PlacesStore, UrlBackend, kube_contexts
 from console.backends.prometheus import PrometheusBackend
 from console.backends.serving import ServingBackend
 from console.ui.errors import ErrorSink
@@ -74,7 +74,8 @@ class Console(QObject):
             return EngineBackend(config.id, Path(config.state_dir or launcher.default_state_dir()),
                                  identity=self.identity)
         if config.kind == PlaceKind.KUBERNETES:
-            return KubernetesContextBackend(config)
+            from console.backends.kubernetes.backend import KubernetesBackend  # the client loads on first use
+            return KubernetesBackend(config)
         if config.kind == PlaceKind.PROMETHEUS:
             return PrometheusBackend(config, secret=self.credentials.get)
         if config.kind == PlaceKind.SERVING:
@@ -119,20 +120,21 @@ class Console(QObject):
 
     def add_place(self, config: PlaceConfig, persist: bool = True, start: bool = True) -> None:
         self.places_model.upsert(config)
-        if config.kind == PlaceKind.KUBERNETES:
+        backend = self._factory(config)
+        where = config.state_dir or config.url or config.context or ""
+        self.inventory_model.add_place(config.id, config.name, config.kind.value, where, backend.freshness_s)
+        monitor = PlaceMonitor(backend, self.runner, parent=self)
+        monitor.sig_inventory_prepared.connect(self._on_monitor_inventory_prepared)
+        monitor.sig_health_changed.connect(self._on_monitor_health_changed)
+        self.monitors[config.id] = monitor
+        if config.kind == PlaceKind.KUBERNETES and config.auto:
+            # Contexts found in kubeconfig are many and may be slow or expired: each is connected
+            # when the person selects it (connect_place), not at start.
             self.places_model.set_health(config.id, Health(
-                "on-demand", error="connecting to Kubernetes contexts is not yet supported"))
-        else:
-            backend = self._factory(config)
-            where = config.state_dir or config.url or ""
-            self.inventory_model.add_place(config.id, config.name, config.kind.value, where, backend.freshness_s)
-            monitor = PlaceMonitor(backend, self.runner, parent=self)
-            monitor.sig_inventory_prepared.connect(self._on_monitor_inventory_prepared)
-            monitor.sig_health_changed.connect(self._on_monitor_health_changed)
-            self.monitors[config.id] = monitor
-            if start:
-                monitor.start()
-                self.telemetry.start(config.id, backend)
+                "on-demand", error="select this context to connect to its cluster"))
+        elif start:
+            monitor.start()
+            self.telemetry.start(config.id, backend)
         if persist:
             self.save()
         self.sig_places_changed.emit()
@@ -198,6 +200,12 @@ class Console(QObject):
             self.store.save([p for p in self.places_model.places() if not p.auto])
         except Exception as exc:
             self.sink.report_exception(exc, "places")
+
+    def connect_place(self, place_id: str) -> None:
+        """Read a place that waits to be asked (a Kubernetes context from kubeconfig): now, then on schedule."""
+        monitor = self.monitors.get(place_id)
+        if monitor is not None and monitor.health.state == "loading" and not monitor.in_flight():
+            monitor.start()
 
     def refresh(self, place_id: str | None = None) -> None:
         for pid, monitor in self.monitors.items():

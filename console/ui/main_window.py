@@ -199,6 +199,7 @@ class MainWindow(QMainWindow):
     def _on_places_place_selected(self, place_id: str) -> None:
         if not place_id:
             return
+        self.console.connect_place(place_id)  # a Kubernetes context is read when first selected
         self._set_selected_place(place_id)
         kind, key = self.inventory.current()
         if not kind or (key if kind == "place" else key[0]) != place_id:

@@ -1,0 +1,225 @@
+"""A kubeconfig context as a place: probe, inventory from the watch cache, permissions."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from console.backends.base import (
+    BackendError,
+    Forbidden,
+    InventorySnapshot,
+    ProbeResult,
+    Unauthorized,
+    Unreachable,
+)
+from console.backends.kubernetes import endpoints as ep
+from console.backends.kubernetes.connect import TIMEOUT, Connection, connect, kubeconfig_files
+from console.backends.kubernetes.discovery import DEPLOYMENT, POD, SERVICE, Kind, discover
+from console.backends.kubernetes.gcpause import gc_paused
+from console.backends.kubernetes.mapping import SLIM, Index, created, deployment_status, label, service_url, workload
+from console.backends.kubernetes.permissions import Permissions, review, wanted
+from console.backends.kubernetes.watches import Watches
+from console.backends.places import PlaceConfig
+from console.domain.models import DeploymentStatus, EndpointStatus
+
+
+@dataclass(frozen=True)
+class _Mapped:
+    """One mapped endpoint (or orphan Deployment) and what it was mapped from."""
+
+    rv: str
+    display: str
+    index: Index
+    endpoint: Any  # EndpointStatus, or DeploymentStatus for an orphan
+    ref: ep.EndpointRef | None
+    used: frozenset[tuple[str, str]]
+
+
+class KubernetesBackend:
+    """One context. The first `inventory()` discovers the kinds served and starts a list-then-watch
+    per kind (and namespace); later calls read the cache. `close()` stops the watches."""
+
+    freshness_s = 30.0
+
+    def __init__(self, config: PlaceConfig, env: dict[str, str] | None = None, initial_wait_s: float = 15.0,
+                 stale_after_s: float = 30.0, timeout: tuple[float, float] = TIMEOUT) -> None:
+        self.place_id = config.id
+        self.config = config
+        self.read_only = config.read_only
+        self.initial_wait_s = initial_wait_s
+        self.stale_after_s = stale_after_s
+        self._env = env
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+        self._kinds: tuple[Kind, ...] | None = None
+        self._watches: Watches | None = None
+        self._built: tuple[int, InventorySnapshot] | None = None
+        self._index: tuple[tuple[int, ...], Index] | None = None
+        self._memo: dict[tuple[str, str, str], _Mapped] = {}
+        self.refs: dict[str, ep.EndpointRef] = {}  # endpoint name → its object, as of the last inventory
+
+    # ------------------------------------------------------------ connection
+    def connection(self) -> Connection:
+        with self._lock:
+            if self._conn is None:
+                self._conn = connect(self.config, self._env, self._timeout)
+            return self._conn
+
+    def kinds(self) -> tuple[Kind, ...]:
+        """The kinds read, as discovered on first use."""
+        if self._kinds is None:
+            self._kinds = discover(self.connection())
+        return self._kinds
+
+    @property
+    def namespaces(self) -> tuple[str, ...] | None:
+        return tuple(self.config.namespaces) if self.config.namespaces else None
+
+    def permissions(self) -> Permissions:
+        """Asked of the cluster now (SelfSubjectAccessReview), for every kind read, in each
+        chosen namespace (or all)."""
+        return review(self.connection(), wanted(self.kinds(), self.namespaces or ("",)), self.read_only)
+
+    def probe(self) -> ProbeResult:
+        try:
+            conn = self.connection()
+            version = conn.get("/version")
+            kinds = self.kinds()
+            perms = self.permissions()
+        except BackendError as exc:
+            return ProbeResult(False, str(exc), kind=getattr(exc, "kind", exc.__class__.__name__.lower()))
+        missing = perms.missing()
+        served = ", ".join(k.kind for k in kinds)
+        summary = "all permissions the console uses" if not missing else f"{len(missing)} permissions missing"
+        return ProbeResult(True, f"{conn.server}: Kubernetes {version.get('gitVersion', '?')}, context "
+                                 f"{conn.context}; reads {served}; {summary}"
+                                 f"{' (read-only in the console)' if self.read_only else ''}",
+                           detail={"server": conn.server, "context": conn.context, "user": self._user(),
+                                   "version": version.get("gitVersion", ""), "kinds": [k.resource for k in kinds],
+                                   "missing": missing, "read_only": self.read_only})
+
+    def _user(self) -> str:
+        """Who the context says it is (the user entry's name)."""
+        for path in kubeconfig_files(self.config, self._env):
+            try:
+                doc = yaml.safe_load(path.read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                continue
+            for item in doc.get("contexts") or []:
+                if item.get("name") == (self.config.context or doc.get("current-context")):
+                    return str((item.get("context") or {}).get("user") or "")
+        return ""
+
+    # ------------------------------------------------------------ inventory
+    def start(self) -> Watches:
+        with self._lock:
+            watches = self._watches
+        if watches is None:
+            kinds = self.kinds()
+            conn = self.connection()
+            with self._lock:
+                if self._watches is None:
+                    self._watches = Watches(conn, kinds, self.namespaces, SLIM)
+                    self._watches.start()
+                watches = self._watches
+        return watches
+
+    def inventory(self) -> InventorySnapshot:
+        watches = self.start()
+        if not watches.wait_synced(self.initial_wait_s):
+            slow = [t.kind.resource for t in watches.threads if not t.synced.is_set()]
+            raise Unreachable(f"{self.connection().server}: the first list of {', '.join(slow)} did not arrive "
+                              f"within {self.initial_wait_s:g} s", kind="timeout")
+        self._raise_if_unusable(watches)
+        version = watches.cache.version
+        built = self._built
+        if built is not None and built[0] == version:
+            return built[1]
+        with gc_paused():
+            snapshot = self._build(watches)
+        self._built = (version, snapshot)
+        return snapshot
+
+    def _raise_if_unusable(self, watches: Watches) -> None:
+        for thread in watches.failed():
+            if isinstance(thread.error, Unauthorized):
+                raise thread.error
+            if isinstance(thread.error, Forbidden) and thread.kind == DEPLOYMENT:
+                raise thread.error
+        stale = watches.stale(self.stale_after_s)
+        if stale is not None and stale.error is not None:
+            down = time.monotonic() - (stale.down_since or time.monotonic())
+            raise Unreachable(f"watch of {stale.kind.resource} down for {down:.0f} s: {stale.error}",
+                              kind=getattr(stale.error, "kind", "stale"))
+
+    def problems(self) -> list[str]:
+        """Kinds not read, and why (e.g. 403 on one kind): shown beside the place."""
+        watches = self._watches
+        return [f"{t.kind.resource}: {t.error}" for t in watches.failed()] if watches else []
+
+    def _build(self, watches: Watches) -> InventorySnapshot:
+        """Map the cache to a snapshot. An endpoint whose object and whose Deployments, Pods and
+        Services are unchanged since the last build is reused, not mapped again."""
+        cache = watches.cache
+        stamp = tuple(cache.versions.get(k.resource, 0) for k in (DEPLOYMENT, POD, SERVICE))
+        if self._index is None or self._index[0] != stamp:
+            self._index = (stamp, Index(cache.objects(DEPLOYMENT.resource), cache.objects(POD.resource),
+                                        cache.objects(SERVICE.resource)))
+        index = self._index[1]
+        endpoints: list[EndpointStatus] = []
+        refs: dict[str, ep.EndpointRef] = {}
+        memo: dict[tuple[str, str, str], _Mapped] = {}
+        used: set[tuple[str, str]] = set()
+        watched = watches.kinds()
+        for kind, mapper in ep.MAPPERS.items():
+            if kind not in watched:
+                continue
+            for (ns, name), obj in sorted(cache.objects(kind).items()):
+                display = f"{ns}/{name}" if f"{ns}/{name}" not in refs else f"{ns}/{name} ({obj.get('kind')})"
+                rv = str((obj.get("metadata") or {}).get("resourceVersion", ""))
+                hit = self._memo.get((kind, ns, name))
+                if hit is None or (hit.rv, hit.display) != (rv, display) or hit.index is not index:
+                    index.used = set()
+                    endpoint, ref = mapper(obj, display, index)
+                    hit = _Mapped(rv, display, index, endpoint, ref, frozenset(index.used))
+                memo[(kind, ns, name)] = hit
+                endpoints.append(hit.endpoint)
+                refs[display] = hit.ref  # type: ignore[assignment]  # set for every endpoint
+                used |= hit.used
+        orphans = []
+        for key, dep in sorted(index.deployments.items()):
+            if key in used:
+                continue
+            rv = str((dep.get("metadata") or {}).get("resourceVersion", ""))
+            hit = self._memo.get(("orphan", *key))
+            if hit is None or hit.rv != rv or hit.index is not index:
+                hit = _Mapped(rv, "", index, _orphan(dep, index), None, frozenset())
+            memo[("orphan", *key)] = hit
+            orphans.append(hit.endpoint)
+        self._memo = memo
+        self.refs = refs
+        return InventorySnapshot(self.place_id, time.time(), tuple(endpoints), tuple(orphans))
+
+    def close(self) -> None:
+        with self._lock:
+            watches, self._watches = self._watches, None
+            conn, self._conn = self._conn, None
+        if watches is not None:
+            watches.stop()
+        if conn is not None:
+            conn.close()
+
+    def cached(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object as last watched (kind: plural.group), for the actions' resourceVersion."""
+        return self._watches.cache.get(kind, namespace, name) if self._watches else None
+
+
+def _orphan(dep: dict[str, Any], index: Index) -> DeploymentStatus:
+    w = workload(dep, index)
+    return deployment_status(w.name, "", w, service_url(label(w.name), w.namespace), created(dep))

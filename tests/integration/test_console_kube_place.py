@@ -1,0 +1,74 @@
+"""A Kubernetes context found in kubeconfig, in the console: listed at start without being
+contacted, connected when the person selects it, its HTTPRoute then listed as an endpoint with
+its weighted deployments, and a change on the cluster shown through the watch. Against the fake
+API server (tests/k8sfake) through the official client."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from console.backends.credentials import CredentialStore
+from console.backends.places import PlacesStore
+from console.ui.controller import Console
+from console.ui.errors import ErrorSink
+from console.ui.models.rows import Col
+from console.ui.tasks import TaskRunner
+from tests.gui.fakes import MemoryKeyring
+from tests.k8sfake import FakeCluster, objects, start_fake_cluster
+
+pytestmark = [pytest.mark.integration, pytest.mark.gui]
+PLACE = "kube-fake"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[FakeCluster]:
+    with start_fake_cluster(tmp_path, history=200, bookmark_interval=0.2) as running:
+        yield running
+
+
+@pytest.fixture
+def console(tmp_path: Path, cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch, qtbot: object) -> Iterator[Console]:
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    runner = TaskRunner()
+    made = Console(runner, ErrorSink(), CredentialStore(backend=MemoryKeyring()), PlacesStore(tmp_path / "config"))
+    yield made
+    assert made.shutdown(timeout_s=5.0), "a worker was still busy after the test"
+    assert runner.active_threads() == 0
+
+
+def _cell(console: Console, *key: str, col: Col) -> object:
+    model = console.inventory_model
+    index = model.find(PLACE, *key)
+    return model.index(index.row(), col, index.parent()).data() if index.isValid() else None
+
+
+def test_a_kubeconfig_context_connects_when_selected_and_follows_the_cluster(
+        console: Console, cluster: FakeCluster, tmp_path: Path, qtbot) -> None:  # type: ignore[no-untyped-def]
+    cluster.seed_deployment("iris-v1")
+    cluster.seed_deployment("iris-v2", image="registry.example/iris:v2")
+    cluster.create(objects.httproute("iris", {"iris-v1": 90, "iris-v2": 10}))
+    console.load(tmp_path / "engine")
+    assert PLACE in console.monitors
+    assert console.places_model.health(PLACE).state == "on-demand"  # listed, not contacted
+    assert cluster.requests("list", "httproutes") == 0
+
+    console.connect_place(PLACE)
+    qtbot.waitUntil(lambda: _cell(console, "default/iris", "iris-v2", col=Col.TRAFFIC) == "10", timeout=20000)
+    assert _cell(console, "default/iris", "iris-v1", col=Col.TRAFFIC) == "90"
+    assert console.places_model.health(PLACE).state == "connected"
+
+    def even(route: dict) -> dict:  # type: ignore[type-arg]
+        for rule in route["spec"]["rules"]:
+            for ref in rule["backendRefs"]:
+                ref["weight"] = 50
+        return route
+
+    cluster.modify("gateway.networking.k8s.io/v1", "HTTPRoute", "default", "iris", even)
+    qtbot.waitUntil(lambda: _cell(console, "default/iris", "iris-v2", col=Col.TRAFFIC) == "50", timeout=20000)
