@@ -71,6 +71,9 @@ mkdir -m 700 "$tmp/data" "$tmp/config" "$tmp/runtime"
 export XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" XDG_RUNTIME_DIR="$tmp/runtime"
 # Tests choose their platform: offscreen for widgets, xcb on this Xvfb display for screenshots.
 unset QT_QPA_PLATFORM
+# Two pytest workers (pytest-xdist; a test file stays on one worker): most tests wait on real
+# processes, so two workers use two cores. SWITCHBOARD_TEST_WORKERS=0 runs them in one process.
+workers=${SWITCHBOARD_TEST_WORKERS:-2}
 # The credential tests must meet a real Secret Service here, not skip.
 export SWITCHBOARD_REQUIRE_KEYRING=1
 # ... and the Prometheus place tests a real Prometheus server (Debian package prometheus).
@@ -78,4 +81,4 @@ export SWITCHBOARD_REQUIRE_PROMETHEUS=1
 dbus-run-session -- sh -c '
     printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null &&
     exec xvfb-run -a -s "-screen 0 1600x1000x24" python -m pytest "$@"
-' sh "$@"
+' sh -n "$workers" --dist loadfile "$@"
