@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from console.domain.models import (
     DeploymentSpec,
     DeploymentState,
@@ -29,6 +27,7 @@ from console.domain.specs import Spec
 from console.domain.split import split_problems
 from console.engine.approvals import Approvals
 from console.engine.errors import EngineError as EngineError
+from console.engine.errors import parse_object_or_null
 from console.engine.hoststats import HostStats, gpus_for
 from console.engine.logs import LogHub
 from console.engine.records import Records
@@ -57,23 +56,7 @@ NO_SLO_BODY = "send an SLO object (percentile, latency_ms, error_rate_percent, w
 
 def parse_slo(raw: bytes) -> Slo | None:
     """A PUT body: an SLO object as JSON, or null to clear it."""
-    if not raw.strip():
-        raise EngineError(422, f"the body is empty: {NO_SLO_BODY}", problems=["body: empty"])
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise EngineError(422, f"the body is not JSON ({exc}): {NO_SLO_BODY}",
-                          problems=[f"body: not JSON: {exc}"]) from None
-    if body is None:
-        return None
-    if not isinstance(body, dict):
-        raise EngineError(422, f"the body is a JSON {type(body).__name__}: {NO_SLO_BODY}",
-                          problems=[f"body: expected an object or null, got {type(body).__name__}"])
-    try:
-        return Slo.model_validate(body)
-    except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()]
-        raise EngineError(422, "; ".join(problems), problems=problems) from None
+    return parse_object_or_null(raw, Slo, NO_SLO_BODY)
 
 
 def _attempt(raw: bytes) -> Any:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from console.domain.endpoint_policy import EndpointPolicy
-from console.engine.core import EngineError
+from console.engine.errors import parse_object_or_null
 
 if TYPE_CHECKING:
     from console.engine.core import Engine
@@ -20,24 +18,7 @@ NO_POLICY_BODY = ("send a policy object (steps, max_step, bake_s, freshness_s, m
 
 def parse_policy(raw: bytes) -> EndpointPolicy | None:
     """A PUT body: a policy object as JSON, or null to clear it (the defaults apply)."""
-    if not raw.strip():
-        raise EngineError(422, f"the body is empty: {NO_POLICY_BODY}", problems=["body: empty"])
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise EngineError(422, f"the body is not JSON ({exc}): {NO_POLICY_BODY}",
-                          problems=[f"body: not JSON: {exc}"]) from None
-    if body is None:
-        return None
-    if not isinstance(body, dict):
-        raise EngineError(422, f"the body is a JSON {type(body).__name__}: {NO_POLICY_BODY}",
-                          problems=[f"body: expected an object or null, got {type(body).__name__}"])
-    try:
-        return EndpointPolicy.model_validate(body)
-    except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {str(e['msg']).removeprefix('Value error, ')}"
-                    for e in exc.errors()]
-        raise EngineError(422, "; ".join(problems), problems=problems) from None
+    return parse_object_or_null(raw, EndpointPolicy, NO_POLICY_BODY)
 
 
 def _attempt(raw: bytes) -> Any:
