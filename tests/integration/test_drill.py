@@ -22,18 +22,7 @@ from tests.harness import DEMO, running_demo
 
 pytestmark = [pytest.mark.integration, pytest.mark.gui]
 V1, V3 = "fraud-v1", "fraud-v3"
-DRILL = """\
-kind: Rollout
-endpoint: fraud
-candidate: fraud-v3          # baseline: the largest share (fraud-v1)
-steps: [10, 25, 50, 100]
-bake_s: 600                  # long enough to hold at 10% while the latency is injected
-analysis:                    # thresholds: the endpoint's SLO (p95 <= 100 ms, 5xx <= 1%)
-  window_s: 10
-  interval_s: 2
-  min_requests: 10
-  rollback_after: 2
-"""
+DRILL = (DEMO.parent / "drill.yaml").read_text()
 
 
 def _time(text: str) -> float:

@@ -298,18 +298,7 @@ def test_an_engine_restart_resumes_the_rollout(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- the drill
 
-DRILL = """\
-kind: Rollout
-endpoint: fraud
-candidate: fraud-v3          # baseline: the largest share (fraud-v1)
-steps: [10, 25, 50, 100]
-bake_s: 600                  # long enough to hold at 10% while the latency is injected
-analysis:                    # thresholds: the endpoint's SLO (p95 <= 100 ms, 5xx <= 1%)
-  window_s: 10
-  interval_s: 2
-  min_requests: 10
-  rollback_after: 2
-"""
+DRILL = (DEMO.parent / "drill.yaml").read_text()
 
 
 def _time(text: str) -> float:
