@@ -108,6 +108,8 @@ class Engine:
         self.approvals.settle()
         self.records.tick()
         self._gpus = self.stats.gpus()
+        deployments = self.supervisor.deployments.values()
+        self.stats.retain({r.pid for d in deployments for r in d.replicas if r.pid is not None})
         pairs = [(d.spec.endpoint, d.spec.name) for d in self.supervisor.deployments.values()]
         self.telemetry.tick(pairs)
         metrics = self.telemetry.metrics

@@ -38,9 +38,14 @@ class HostStats:
                 rss += proc.memory_info().rss
             except psutil.Error:
                 self._procs.pop(pid, None)
-        for pid in set(self._procs) - set(pids):
-            del self._procs[pid]
         return round(cpu, 1), rss
+
+    def retain(self, pids: set[int]) -> None:
+        """Forget the processes not in `pids` (replicas that ended). Called once per tick with
+        every replica's pid: `processes` is called per deployment, and a process forgotten
+        between two of its calls would read 0% again (its first reading only starts the clock)."""
+        for pid in set(self._procs) - pids:
+            del self._procs[pid]
 
     def gpus(self) -> list[dict[str, Any]] | None:
         """Per-GPU utilisation and memory, with the memory used by each process id; None without a GPU."""

@@ -68,3 +68,32 @@ def test_process_figures_of_this_process() -> None:
     cpu, rss = stats.processes([os.getpid()])
     assert cpu >= 0 and rss > 10 * 2**20
     assert stats.processes([2**22 + 12345]) == (0.0, 0)  # a pid that does not exist
+
+
+def test_cpu_of_two_deployments_read_in_turn_is_measured_not_reset() -> None:
+    """The engine reads each deployment's replicas in turn every second: reading one deployment
+    must not forget another's processes, or every reading would be a first one (0%)."""
+    import subprocess
+    import sys
+
+    from tests.harness import wait_until
+
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        stats = HostStats()
+        readings: list[tuple[float, float]] = []
+
+        def both_busy() -> bool:
+            stats.retain({p.pid for p in busy})
+            first, _ = stats.processes([busy[0].pid])
+            second, _ = stats.processes([busy[1].pid])
+            readings.append((first, second))
+            return first > 5 and second > 5
+
+        wait_until(both_busy, timeout=10, interval=0.3, what="CPU of both busy processes")
+        stats.retain({busy[0].pid})  # the second one's replica ended
+        assert set(stats._procs) == {busy[0].pid}
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
