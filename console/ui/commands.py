@@ -34,7 +34,7 @@ ENDPOINT_WORDS = ("start rollout from plan… a progressive yaml plan release re
                   "endpoint at edit slo… latency error-rate objective rollback… restore the last known-good split "
                   "(asks once)")
 DEPLOYMENT_WORDS = ("copy model name:version details model, runtime, replicas, state, traffic · refresh read again "
-                    "deployment of")
+                    "deployment of logs follow its (ctrl+l) replica this replica's lines only")
 
 
 class Commands:
@@ -76,7 +76,9 @@ class Commands:
                 items.append(PaletteGroup(f"endpoint {key[1]} {place_name} {ENDPOINT_WORDS}".lower(),
                                           partial(self._endpoint_entries, key[0], key[1], place_name)))
             elif kind == "deployment":
-                items.append(PaletteGroup(f"deployment {key[2]} {key[1]} · {place_name} {DEPLOYMENT_WORDS}".lower(),
+                replicas = " ".join(self._replica_ids(key[0], key[1], key[2]))
+                items.append(PaletteGroup(f"deployment {key[2]} {key[1]} · {place_name} {replicas} {DEPLOYMENT_WORDS}"
+                                          .lower(),
                                           partial(self._deployment_entries, key[0], key[1], key[2], place_name)))
         return items
 
@@ -131,7 +133,27 @@ class Commands:
                          partial(self.copy_details, pid, endpoint, name), subject=name),
             PaletteEntry("deployment", "refresh", f"read {place_name} again · {detail}",
                          partial(self.console.refresh, pid), subject=name),
+            *self._log_entries(pid, endpoint, name, detail),
         ]
+
+    def _replica_ids(self, pid: str, endpoint: str, name: str) -> list[str]:
+        found = self.console.inventory_model.endpoint(pid, endpoint)
+        deployment = next((d for d in found.deployments if d.name == name), None) if found else None
+        return [r.id for r in deployment.replicas] if deployment else []
+
+    def _log_entries(self, pid: str, endpoint: str, name: str, detail: str) -> list[PaletteEntry]:
+        """Follow the deployment's logs, or one replica's (the inventory lists no replica rows)."""
+        entries = [PaletteEntry("deployment", "logs", f"follow its logs (Ctrl+L) · {detail}",
+                                partial(self.follow_logs, pid, endpoint, name, None), subject=name)]
+        for replica in self._replica_ids(pid, endpoint, name):
+            entries.append(PaletteEntry("deployment", f"logs of replica {replica}",
+                                        f"follow this replica's lines only · {detail}",
+                                        partial(self.follow_logs, pid, endpoint, name, replica), subject=name))
+        return entries
+
+    def follow_logs(self, place_id: str, endpoint: str, deployment: str, replica: str | None) -> None:
+        if self.jump(place_id, endpoint, deployment):
+            self.window.open_logs(replica=replica)
 
     # ------------------------------------------------------------ what they do
     def jump(self, place_id: str, endpoint: str | None = None, deployment: str | None = None) -> bool:

@@ -136,8 +136,9 @@ def test_typing_narrows_to_one_items_entries(shown, qtbot):
     window.window_actions["palette"].trigger()
     qtbot.keyClicks(window.command_palette.edit, "fraud-v3")
     texts = [e.text() for e in window.command_palette.shown_entries()]
-    assert texts == ["deployment: fraud-v3", "fraud-v3: copy model name:version", "fraud-v3: copy details",
-                     "fraud-v3: refresh"]
+    assert texts[:5] == ["deployment: fraud-v3", "fraud-v3: copy model name:version", "fraud-v3: copy details",
+                         "fraud-v3: refresh", "fraud-v3: logs"]
+    assert all(t.startswith("fraud-v3: logs of replica ") for t in texts[5:])  # one per replica
     qtbot.keyClicks(window.command_palette.edit, " details")
     assert [e.text() for e in window.command_palette.shown_entries()] == ["fraud-v3: copy details"]
     window.command_palette.reject()

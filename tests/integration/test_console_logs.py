@@ -156,3 +156,19 @@ def test_logs_dock_screenshot(demo_engine, tmp_path):
     if os.environ.get("SWITCHBOARD_UPDATE_SCREENSHOTS") == "1":
         README_SHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, README_SHOT)
+
+
+def test_one_replicas_logs_open_from_the_command_palette(window, demo_engine, qtbot):
+    place = window.place_id
+    qtbot.waitUntil(lambda: window.inventory.select(place, "fraud", "fraud-v1"), timeout=20_000)
+    endpoint = window.console.inventory_model.endpoint(place, "fraud")
+    [v1] = [d for d in endpoint.deployments if d.name == "fraud-v1"]
+    replica = v1.replicas[0].id
+    entries = window.commands._deployment_entries(place, "fraud", "fraud-v1", "Local engine")
+    [entry] = [e for e in entries if e.title == f"logs of replica {replica}"]
+    entry.run()
+    qtbot.waitUntil(lambda: any(replica in p.key for p in window.logs_dock.panes()), timeout=5_000)
+    pane = next(p for p in window.logs_dock.panes() if replica in p.key)
+    qtbot.waitUntil(lambda: any("replica ready" in t for t in texts(pane)), timeout=20_000)
+    sources = {pane.live.entry_at(r).source for r in range(pane.live.entry_count())}
+    assert sources == {f"fraud-v1/{replica}"}, sources  # that replica's lines only
