@@ -156,3 +156,25 @@ def start_engine(state_dir: Path, *extra: str, timeout: float = 30.0) -> Running
         engine.kill()
         raise
     return engine
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """Terminate, then kill if it has not ended within `timeout`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def demo_traffic(state_dir: Path, rps: float = 40) -> Iterator[subprocess.Popen[bytes]]:
+    """The real `switchboard demo traffic` against the engine of `state_dir`, as an operator runs
+    it; stopped afterwards."""
+    command = [sys.executable, "-m", "console", "demo", "traffic", "--state-dir", str(state_dir), "--rps", str(rps)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        stop_process(proc)

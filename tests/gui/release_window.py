@@ -3,8 +3,6 @@ console has its own config dir, so its own identity, as a person's console would
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +16,7 @@ from console.ui.errors import ErrorSink
 from console.ui.main_window import MainWindow
 from console.ui.tasks import TaskRunner
 from tests.gui.fakes import MemoryKeyring
+from tests.harness import demo_traffic as demo_traffic  # the tests import it from here
 
 
 @contextmanager
@@ -40,22 +39,6 @@ def release_window(state_dir: Path, folder: Path, qtbot) -> Iterator[MainWindow]
 
 def messages(window: MainWindow) -> list[str]:
     return [m.text for m in window.console.sink.messages]
-
-
-@contextmanager
-def demo_traffic(state_dir: Path, rps: int = 40) -> Iterator[subprocess.Popen[bytes]]:
-    """The real `switchboard demo traffic`, as an operator runs it; stopped afterwards."""
-    command = [sys.executable, "-m", "console", "demo", "traffic", "--state-dir", str(state_dir), "--rps", str(rps)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def show_endpoint(window: MainWindow, qtbot, endpoint: str = "fraud") -> None:

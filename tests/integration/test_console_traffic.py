@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,27 +30,11 @@ from console.ui.errors import ErrorSink
 from console.ui.main_window import MainWindow
 from console.ui.tasks import TaskRunner
 from tests.gui.fakes import MemoryKeyring
-from tests.harness import ROOT, RunningEngine, start_engine
+from tests.harness import ROOT, RunningEngine, demo_traffic, start_engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.gui]
 SHOTS = ("traffic_panel", "traffic_review", "rollback_confirm")
 UPDATE = "SWITCHBOARD_UPDATE_SCREENSHOTS"
-
-
-@contextmanager
-def demo_traffic(engine: RunningEngine, rps: float = 50.0) -> Iterator[subprocess.Popen[bytes]]:
-    """`switchboard demo traffic` against the engine, stopped afterwards."""
-    proc = subprocess.Popen([sys.executable, "-m", "console", "demo", "traffic", "--state-dir", str(engine.state_dir),
-                             "--rps", str(rps)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def open_console(tmp: Path, engine: RunningEngine, qtbot: Any = None) -> tuple[Console, MainWindow, str]:
@@ -73,7 +56,7 @@ def app(tmp_path, monkeypatch, qtbot, demo_engine) -> Iterator[tuple[Console, Ma
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
     with demo_engine.client() as client:  # a short bake time, as a release manager's policy might say
         client.set_policy("fraud", EndpointPolicy(bake_s=2))
-    with demo_traffic(demo_engine):
+    with demo_traffic(demo_engine.state_dir, 50):
         console, window, pid = open_console(tmp_path, demo_engine, qtbot)
         panel = window.endpoint_view.traffic_panel
         qtbot.waitUntil(lambda: panel.status is not None and panel.status.policy is not None, timeout=15000)
@@ -312,7 +295,8 @@ def render_screenshots(out: Path) -> None:
                 raise TimeoutError(f"timed out waiting for {condition}")
             QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
 
-    with tempfile.TemporaryDirectory() as folder, running_demo(Path(folder)) as engine, demo_traffic(engine, 40):
+    with tempfile.TemporaryDirectory() as folder, running_demo(Path(folder)) as engine, \
+            demo_traffic(engine.state_dir, 40):
         with engine.client("release-manager@ops") as client:
             client.set_policy("fraud", EndpointPolicy(bake_s=30))
             client.set_traffic("fraud", 1, {"fraud-v1": 75, "fraud-v2": 25}, {}, "canary step 2 of 4 (CHG-1042)")

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.harness import DEMO, RunningEngine, running_demo, start_engine, wait_until
+from tests.harness import DEMO, RunningEngine, running_demo, start_engine, stop_process, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +36,6 @@ def traffic_process(engine: RunningEngine, rps: int = 40) -> subprocess.Popen[by
     command = [sys.executable, "-m", "console", "demo", "traffic", "--state-dir", str(engine.state_dir),
                "--rps", str(rps)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="module")

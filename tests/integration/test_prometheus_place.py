@@ -28,7 +28,7 @@ from console.backends.prometheus import PrometheusBackend
 from console.backends.promql import PromMapping
 from console.engine.demo import send_traffic
 from console.engine.telemetry import BUCKETS
-from tests.harness import RunningEngine, running_demo, wait_until
+from tests.harness import RunningEngine, running_demo, stop_process, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -81,12 +81,7 @@ def running_prometheus(folder: Path, scrape: list[dict[str, object]], web_config
         wait_until(ready, 30, interval=0.1, what="prometheus ready")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")
