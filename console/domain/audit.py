@@ -17,8 +17,9 @@ HASHED_FIELDS = (
 def event_hash(event: Mapping[str, Any]) -> str:
     """SHA-256 over the canonical JSON of the event's fields (its own hash excluded)."""
     body = {key: event.get(key) for key in HASHED_FIELDS}
-    if event.get("identity") is not None:  # events written before identities existed hash as they did
-        body["identity"] = event["identity"]
+    for optional in ("identity", "place", "target"):  # absent fields hash as events written before them did
+        if event.get(optional) is not None:
+            body[optional] = event[optional]
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

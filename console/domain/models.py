@@ -169,6 +169,8 @@ class AuditEvent(Frozen):
     prev_hash: str
     hash: str
     identity: str | None = Field(default=None, description="the console or CLI that sent it (X-Switchboard-Identity)")
+    place: str | None = Field(default=None, description="console audit log: the place (cluster context) acted on")
+    target: str | None = Field(default=None, description="console audit log: the object, e.g. 'HTTPRoute ns/name'")
 
 
 class ReplicaStatus(Frozen):

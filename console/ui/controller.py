@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from console.backends import launcher
+from console.backends.audit_log import FILE_NAME, ConsoleAuditLog
 from console.backends.base import Backend, PlaceKind, ProbeResult, SupportsHistory
 from console.backends.credentials import CredentialStore
 from console.backends.engine import EngineBackend
@@ -52,6 +53,7 @@ class Console(QObject):
         self.inventory_model = InventoryModel(self)
         self.monitors: dict[str, PlaceMonitor] = {}
         self.telemetry = TelemetryFeed(runner, parent=self)  # live telemetry of every place
+        self.audit_log = ConsoleAuditLog(store.config_dir / FILE_NAME)  # actions on places that keep no log
         self.identity = self._load_identity()  # sent to engines: approval needs another identity
         self._factory = backend_factory or self.make_backend
         self._demo: launcher.DemoTraffic | None = None
@@ -75,7 +77,7 @@ class Console(QObject):
                                  identity=self.identity)
         if config.kind == PlaceKind.KUBERNETES:
             from console.backends.kubernetes.backend import KubernetesBackend  # the client loads on first use
-            return KubernetesBackend(config)
+            return KubernetesBackend(config, audit_log=self.audit_log)
         if config.kind == PlaceKind.PROMETHEUS:
             return PrometheusBackend(config, secret=self.credentials.get)
         if config.kind == PlaceKind.SERVING:

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from console.backends.audit_log import ConsoleAuditLog
 from console.backends.base import (
     BackendError,
     Forbidden,
@@ -23,9 +24,10 @@ from console.backends.kubernetes.discovery import DEPLOYMENT, POD, SERVICE, Kind
 from console.backends.kubernetes.gcpause import gc_paused
 from console.backends.kubernetes.mapping import SLIM, Index, created, deployment_status, label, service_url, workload
 from console.backends.kubernetes.permissions import Permissions, review, wanted
+from console.backends.kubernetes.routes_patch import ActionRecord
 from console.backends.kubernetes.watches import Watches
 from console.backends.places import PlaceConfig
-from console.domain.models import DeploymentStatus, EndpointStatus
+from console.domain.models import AuditEvent, DeploymentStatus, EndpointStatus
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,10 @@ class KubernetesBackend:
     freshness_s = 30.0
 
     def __init__(self, config: PlaceConfig, env: dict[str, str] | None = None, initial_wait_s: float = 15.0,
-                 stale_after_s: float = 30.0, timeout: tuple[float, float] = TIMEOUT) -> None:
+                 stale_after_s: float = 30.0, timeout: tuple[float, float] = TIMEOUT,
+                 audit_log: ConsoleAuditLog | None = None) -> None:
         self.place_id = config.id
+        self.audit_log = audit_log  # the console's own log: clusters keep none of Switchboard's actions
         self.config = config
         self.read_only = config.read_only
         self.initial_wait_s = initial_wait_s
@@ -214,6 +218,22 @@ class KubernetesBackend:
             watches.stop()
         if conn is not None:
             conn.close()
+
+    # ------------------------------------------------------------ audit
+    def record(self, action: ActionRecord, outcome: str = "", endpoint: str | None = None,
+               deployment: str | None = None, identity: str | None = None) -> AuditEvent | None:
+        """Write `action` to the console's audit log (None when this backend has none)."""
+        if self.audit_log is None:
+            return None
+        return self.audit_log.append(
+            actor=action.actor, action=f"kubernetes.{action.action}", place=action.cluster or self.place_id,
+            target=f"{action.kind} {action.namespace}/{action.name}", before=action.before, after=action.after,
+            outcome=outcome or action.confirmation, reason=action.reason, endpoint=endpoint, deployment=deployment,
+            identity=identity)
+
+    def audit(self, since: int = 0) -> list[AuditEvent]:
+        """This place's events in the console's audit log (SupportsHistory)."""
+        return self.audit_log.events(since, place=self.place_id) if self.audit_log is not None else []
 
     def cached(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The object as last watched (kind: plural.group), for the actions' resourceVersion."""
