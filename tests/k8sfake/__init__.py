@@ -3,7 +3,9 @@ SelfSubjectAccessReview and pod logs, faithful enough for the official `kubernet
 
 from __future__ import annotations
 
+import base64
 import secrets
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -135,6 +137,39 @@ class FakeCluster:
         self.write_kubeconfig(self.kubeconfig)
         return token
 
+    def add_cert_user(self, user: str, groups: tuple[str, ...] = (), rules: Iterable[Rule] = ALLOW_ALL,
+                      context: str | None = None, untrusted: bool = False) -> str:
+        """An identity that authenticates with a client certificate (CN = user, O = groups), in a new context
+        (default: the user) whose kubeconfig entry holds client-certificate-data / client-key-data.
+        `untrusted`: the certificate is signed by a CA the server does not trust. Returns the context."""
+        from .tls import other_ca_key_pem
+
+        self.authority.add_cert_user(user, groups, tuple(rules))
+        cert, key = self.pki.client_certificate(user, groups, other_ca_key_pem() if untrusted else None)
+        auth = {"client-certificate-data": base64.b64encode(cert).decode(),
+                "client-key-data": base64.b64encode(key).decode()}
+        name = context or user
+        self._extra_contexts.append(ContextEntry(name, f"{name}-user", "", self.namespace, auth))
+        self.write_kubeconfig(self.kubeconfig)
+        return name
+
+    def add_exec_user(self, user: str, rules: Iterable[Rule] = ALLOW_ALL, context: str | None = None,
+                      fail: str = "") -> str:
+        """An identity whose token comes from an exec credential plugin (client.authentication.k8s.io/v1),
+        as cloud providers' kubeconfigs use: a small Python program that prints an ExecCredential. `fail`:
+        the plugin prints this to stderr and exits 1 instead. Returns the context."""
+        token = secrets.token_urlsafe(24)
+        self.authority.add_token(token, user, tuple(rules))
+        plugin = self.tmp / f"exec-plugin-{user}.py"
+        plugin.write_text(EXEC_PLUGIN)
+        args = [str(plugin), "--fail", fail] if fail else [str(plugin), token]
+        auth = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable, "args": args,
+                         "interactiveMode": "Never"}}
+        name = context or user
+        self._extra_contexts.append(ContextEntry(name, f"{name}-user", "", self.namespace, auth))
+        self.write_kubeconfig(self.kubeconfig)
+        return name
+
     def set_rules(self, rules: Iterable[Rule], token: str | None = None) -> None:
         self.authority.set_rules(token or self.token, tuple(rules))
 
@@ -163,6 +198,16 @@ class FakeCluster:
     def reset_requests(self) -> None:
         with self.server._count_lock:
             self.server.counts.clear()
+
+
+EXEC_PLUGIN = """\
+import json, sys
+if sys.argv[1] == "--fail":
+    sys.stderr.write(sys.argv[2] + "\\n")
+    sys.exit(1)
+print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                  "status": {"token": sys.argv[1]}}))
+"""
 
 
 @contextmanager

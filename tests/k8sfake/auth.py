@@ -53,8 +53,13 @@ class User:
 
 @dataclass
 class Authority:
-    users: dict[str, User] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)  # by bearer token
+    cert_users: dict[str, User] = field(default_factory=dict)  # by client certificate common name
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_cert_user(self, user: str, groups: tuple[str, ...] = (), rules: tuple[Rule, ...] = ALLOW_ALL) -> None:
+        with self._lock:
+            self.cert_users[user] = User(user, tuple(rules), groups=("system:authenticated", *groups))
 
     def add_token(self, token: str, user: str, rules: tuple[Rule, ...] = ALLOW_ALL, expired: bool = False) -> None:
         with self._lock:
@@ -68,8 +73,16 @@ class Authority:
         with self._lock:
             self.users[token].expired = True
 
-    def authenticate(self, header: str | None) -> User:
-        """401 for a missing, unknown or expired token: the API server says only 'Unauthorized' in every case."""
+    def authenticate(self, header: str | None, peercert: dict[str, Any] | None = None) -> User:
+        """A bearer token, else a verified client certificate (CN = user). 401 for a missing, unknown or expired
+        token and for an unknown certificate user: the API server says only 'Unauthorized' in every case."""
+        if not header and peercert:
+            names = [value for rdn in peercert.get("subject", ()) for key, value in rdn if key == "commonName"]
+            with self._lock:
+                cert_user = self.cert_users.get(names[0]) if names else None
+            if cert_user is None:
+                raise unauthorized()
+            return cert_user
         if not header or not header.startswith("Bearer "):
             raise unauthorized()
         with self._lock:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -15,6 +16,7 @@ class ContextEntry:
     user: str
     token: str
     namespace: str = "default"
+    auth: dict[str, Any] = field(default_factory=dict)  # the kubeconfig user entry; empty: {"token": token}
 
 
 def write_kubeconfig(
@@ -40,7 +42,7 @@ def write_kubeconfig(
                 },
             }
         ],
-        "users": [{"name": e.user, "user": {"token": e.token}} for e in entries],
+        "users": [{"name": e.user, "user": e.auth or {"token": e.token}} for e in entries],
         "contexts": [
             {"name": e.context, "context": {"cluster": cluster, "user": e.user, "namespace": e.namespace}}
             for e in entries

@@ -171,7 +171,9 @@ class ApiServer:
         if path == "/version":
             self.count("get", "version")
             return json_response(VERSION_INFO)
-        user = self.authority.authenticate(request.headers.get("Authorization"))
+        transport = request.transport
+        peercert = transport.get_extra_info("peercert") if transport is not None else None
+        user = self.authority.authenticate(request.headers.get("Authorization"), peercert)
         parts = [p for p in path.split("/") if p]
         discovery = self._discovery(parts)
         if discovery is not None:

@@ -8,10 +8,13 @@ failure becomes one of the typed errors of console/backends/base.py, naming what
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import ssl
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +65,7 @@ class Connection:
     server: str
     namespace: str
     timeout: tuple[float, float] = TIMEOUT  # (connect, read) seconds for ordinary requests
+    client_certificate: bool = False  # the context authenticates with a client certificate
 
     def _send(self, method: str, path: str, query: Iterable[tuple[str, Any]] = (), body: Any = None,
               timeout: tuple[float, float] | None = None, headers: dict[str, str] | None = None
@@ -74,7 +78,12 @@ class Connection:
             response = self.api.call_api(method_, url, header_params=header_params, body=body_, post_params=post,
                                          _request_timeout=timeout)
         except (urllib3.exceptions.HTTPError, OSError, ApiException) as exc:
-            raise error_from(exc, self.server) from exc
+            error = error_from(exc, self.server)
+            if self.client_certificate and getattr(error, "kind", "") == "protocol":
+                error = Unreachable(f"{error} — this context signs in with a client certificate: a server that "
+                                    "does not trust its issuer closes the connection during TLS like this",
+                                    kind="tls")
+            raise error from exc
         if not 200 <= response.status <= 299:
             raise status_error(response.status, _read(response), self.server, path)
         return response
@@ -115,6 +124,31 @@ def lines(response: rest.RESTResponse) -> Iterator[bytes]:
         yield pending
 
 
+class _LoaderErrors(logging.Handler):
+    """The kubeconfig loader logs (and swallows) a failing exec credential plugin; keep what it logs on
+    this thread so the person sees the plugin's own message instead of a bare 401 later."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.thread = threading.get_ident()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread and record.pathname.endswith(("kube_config.py", "exec_provider.py")):
+            self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _loader_errors() -> Iterator[_LoaderErrors]:
+    handler = _LoaderErrors()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+
+
 def connect(place: PlaceConfig, env: dict[str, str] | None = None, timeout: tuple[float, float] = TIMEOUT
             ) -> Connection:
     """The client for the place's context, loaded by the official kubeconfig loader."""
@@ -127,14 +161,19 @@ def connect(place: PlaceConfig, env: dict[str, str] | None = None, timeout: tupl
         entry = next((c for c in contexts if c.get("name") == name), None)
         if entry is None:
             raise Invalid(f"kubeconfig {joined}: no context named {name!r}")
-        config.load_kube_config(config_file=joined, context=name, client_configuration=cfg,  # type: ignore[no-untyped-call]
-                                persist_config=False)
+        with _loader_errors() as logged:
+            config.load_kube_config(config_file=joined, context=name, client_configuration=cfg,  # type: ignore[no-untyped-call]
+                                    persist_config=False)
+        if logged.messages:  # the loader logs only credential failures (exec plugin) at error level
+            raise Unauthorized(redact_text(f"kubeconfig context {name!r}: the credentials could not be loaded: "
+                                           f"{'; '.join(logged.messages)}"))
     except ConfigException as exc:
         raise Invalid(redact_text(f"kubeconfig {joined}, context {place.context!r}: {exc}")) from exc
     cfg.retries = 0  # one attempt: the exact first failure is what the person sees
     cfg.connection_pool_maxsize = 64  # a long-lived connection per watch, plus lists and reviews
     namespace = (entry.get("context") or {}).get("namespace") or "default"
-    return Connection(client.ApiClient(cfg), str(name), redact_url(str(cfg.host)), namespace, timeout)
+    return Connection(client.ApiClient(cfg), str(name), redact_url(str(cfg.host)), namespace, timeout,
+                      client_certificate=bool(cfg.cert_file))
 
 
 # ---------------------------------------------------------------- errors
