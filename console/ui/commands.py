@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QGuiApplication
 
+from console.backends.base import PlaceKind
 from console.backends.places import PlaceConfig
 from console.domain.models import DeploymentStatus, EndpointStatus
 from console.ui.models.palette import PaletteEntry, PaletteGroup
@@ -94,9 +95,13 @@ class Commands:
         if where:
             entries.append(PaletteEntry("place", "copy location", f"copy {where}",
                                         partial(self.copy, where, f"the location of {name}"), subject=name))
-        if not config.auto:
+        if config.kind == PlaceKind.KUBERNETES:
+            entries.append(PaletteEntry("place", "context settings…", f"namespaces, read-only, permissions · {detail}",
+                                        partial(self.window.edit_place, pid), subject=name))
+        elif not config.auto:
             entries.append(PaletteEntry("place", "edit place…", detail, partial(self.window.edit_place, pid),
                                         subject=name))
+        if not config.auto:
             entries.append(PaletteEntry("place", "remove place", f"asks first; deletes its stored secret · {detail}",
                                         partial(self.window.remove_place, pid), subject=name))
         return entries

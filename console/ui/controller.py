@@ -112,6 +112,8 @@ class Console(QObject):
             auto_engine = pid
         problems: list[str] = []
         for name, path in kube_contexts(problems=problems):
+            if any(p.id == f"kube-{name}" for p in configured):
+                continue  # its saved settings (namespaces, read-only) come first
             configured.append(PlaceConfig(id=f"kube-{name}", kind=PlaceKind.KUBERNETES, name=name, context=name,
                                           kubeconfig=path, auto=True))
         for problem in problems:
@@ -129,9 +131,10 @@ class Console(QObject):
         monitor.sig_inventory_prepared.connect(self._on_monitor_inventory_prepared)
         monitor.sig_health_changed.connect(self._on_monitor_health_changed)
         self.monitors[config.id] = monitor
-        if config.kind == PlaceKind.KUBERNETES and config.auto:
+        if config.kind == PlaceKind.KUBERNETES and (config.auto or not persist):
             # Contexts found in kubeconfig are many and may be slow or expired: each is connected
-            # when the person selects it (connect_place), not at start.
+            # when the person selects it (connect_place), not at start; one whose settings were
+            # just saved is connected now.
             self.places_model.set_health(config.id, Health(
                 "on-demand", error="select this context to connect to its cluster"))
         elif start:
@@ -152,6 +155,11 @@ class Console(QObject):
         if config is not None and config.secret_ref:
             self.delete_secret(config.secret_ref, config.name)
         self.save()
+        if config is not None and config.kind == PlaceKind.KUBERNETES and not config.auto and any(
+                name == config.context for name, _path in kube_contexts()):
+            # its saved settings are gone; the context itself is still in kubeconfig
+            self.add_place(config.model_copy(update={"namespaces": None, "read_only": False, "auto": True}),
+                           persist=False)
         self.sig_places_changed.emit()
 
     def delete_secret(self, ref: str, owner: str) -> None:

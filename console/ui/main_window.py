@@ -22,6 +22,7 @@ from console.ui.actions import SPECS, accessible_name, build_actions
 from console.ui.alerts import AlertMonitor
 from console.ui.commands import Commands
 from console.ui.controller import Console
+from console.ui.dialogs.kube_context import KubeContextDialog
 from console.ui.dialogs.palette import CommandPalette
 from console.ui.dialogs.place import PlaceDialog
 from console.ui.dialogs.place_flows import PlaceFlows
@@ -348,7 +349,7 @@ class MainWindow(QMainWindow):
     def add_place(self) -> PlaceDialog:
         return self.place_flows.add()
 
-    def edit_place(self, place_id: str | None = None) -> PlaceDialog | None:
+    def edit_place(self, place_id: str | None = None) -> PlaceDialog | KubeContextDialog | None:
         return self.place_flows.edit(place_id or self.selected_place)
 
     def remove_place(self, place_id: str | None = None) -> QMessageBox | None:

@@ -8,8 +8,10 @@ from functools import partial
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from console.backends.base import PlaceKind
 from console.backends.places import PlaceConfig
 from console.ui.controller import Console
+from console.ui.dialogs.kube_context import KubeContextDialog
 from console.ui.dialogs.place import PlaceDialog
 
 
@@ -19,13 +21,16 @@ class PlaceFlows:
         self.parent = parent
         self.on_saved = on_saved  # called with the id of a place added or changed
         self.dialog: PlaceDialog | None = None  # the place dialog open now, if any
+        self.kube_dialog: KubeContextDialog | None = None  # a Kubernetes context's settings, if open
         self.question: QMessageBox | None = None  # the remove question open now, if any
 
     def add(self) -> PlaceDialog:
         return self._open(None)
 
-    def edit(self, place_id: str) -> PlaceDialog | None:
+    def edit(self, place_id: str) -> PlaceDialog | KubeContextDialog | None:
         config = self.console.place(place_id)
+        if config is not None and config.kind == PlaceKind.KUBERNETES:
+            return self._open_kube(config)
         if config is None or config.auto:
             self.console.sink.report("select a place you added to edit it", "info", "places")
             return None
@@ -37,6 +42,24 @@ class PlaceFlows:
         dialog.open()
         self.dialog = dialog
         return dialog
+
+    def _open_kube(self, config: PlaceConfig) -> KubeContextDialog:
+        dialog = KubeContextDialog(self.console.runner, config, self.parent)
+        dialog.finished.connect(partial(self._on_kube_dialog_finished, dialog))
+        dialog.open()
+        self.kube_dialog = dialog
+        return dialog
+
+    def _on_kube_dialog_finished(self, dialog: KubeContextDialog, _code: int) -> None:
+        config = dialog.result_config()
+        if self.kube_dialog is dialog:
+            self.kube_dialog = None
+        dialog.deleteLater()
+        if config is None:
+            return
+        self.console.update_place(config)  # saved, and connected with its new settings
+        if self.on_saved is not None:
+            self.on_saved(config.id)
 
     def _on_dialog_finished(self, dialog: PlaceDialog, original: PlaceConfig | None, _code: int) -> None:
         config = dialog.result_config()

@@ -1,0 +1,105 @@
+"""A kubeconfig context's console settings: namespaces (all or a list) and read-only, with a
+connection test that names the identity and the refused permissions; saved, used at once, and
+kept across restarts without listing the context twice. Against the fake API server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from console.backends.credentials import CredentialStore
+from console.backends.places import PlacesStore
+from console.ui.controller import Console
+from console.ui.dialogs.kube_context import KubeContextDialog
+from console.ui.dialogs.place_flows import PlaceFlows
+from console.ui.errors import ErrorSink
+from console.ui.tasks import TaskRunner
+from tests.gui.fakes import MemoryKeyring
+from tests.k8sfake import FakeCluster, Rule, objects, start_fake_cluster
+
+pytestmark = [pytest.mark.integration, pytest.mark.gui]
+PLACE = "kube-fake"
+VIEWER = [Rule(("get", "list", "watch"), ("*",), ("*",), name="viewer")]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[FakeCluster]:
+    with start_fake_cluster(tmp_path, history=200, bookmark_interval=0.2) as running:
+        running.ensure_namespace("ml")
+        running.seed_deployment("iris-v1")
+        running.create(objects.httproute("iris", {"iris-v1": 100}))
+        running.seed_deployment("fraud-v1", namespace="ml")
+        running.create(objects.httproute("fraud", {"fraud-v1": 100}, namespace="ml"))
+        yield running
+
+
+def _console(tmp_path: Path) -> Console:
+    return Console(TaskRunner(), ErrorSink(), CredentialStore(backend=MemoryKeyring()), PlacesStore(tmp_path / "cfg"))
+
+
+@pytest.fixture
+def consoles(tmp_path: Path, cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Console]]:
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    made: list[Console] = []
+    yield made
+    for console in made:
+        assert console.shutdown(timeout_s=5.0), "a worker was still busy after the test"
+
+
+def test_namespaces_and_read_only_are_saved_and_used(consoles: list[Console], cluster: FakeCluster, tmp_path: Path,
+                                                     qtbot) -> None:  # type: ignore[no-untyped-def]
+    console = _console(tmp_path)
+    consoles.append(console)
+    console.load(None)
+    flows = PlaceFlows(console, None)  # type: ignore[arg-type]
+    dialog = flows.edit(PLACE)
+    assert isinstance(dialog, KubeContextDialog)
+    qtbot.addWidget(dialog)
+    assert dialog.all_namespaces.isChecked() and not dialog.namespaces.isEnabled()
+
+    dialog.some_namespaces.setChecked(True)
+    dialog.namespaces.setText("ML_Prod, ml")
+    qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Ok), Qt.MouseButton.LeftButton)
+    assert dialog.result_config() is None
+    assert "'ML_Prod' is not a namespace name" in dialog.test_result.text()
+
+    dialog.namespaces.setText("ml")
+    dialog.read_only.setChecked(True)
+    qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.test_result.text().startswith(("Connected", "Failed")), timeout=20000)
+    text = dialog.test_result.text()
+    assert text.startswith(f"Connected to {cluster.url}") and "as alice" in text, text
+    assert "Read-only in the console" in text
+    qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Ok), Qt.MouseButton.LeftButton)
+    assert dialog.result_config() is not None
+
+    saved = console.place(PLACE)
+    assert saved is not None and saved.namespaces == ("ml",) and saved.read_only and not saved.auto
+    qtbot.waitUntil(lambda: console.inventory_model.find(PLACE, "ml/fraud").isValid(), timeout=20000)
+    assert not console.inventory_model.find(PLACE, "default/iris").isValid()  # only the chosen namespace
+
+    again = _console(tmp_path)  # a restart: the saved settings, listed once, still on demand
+    consoles.append(again)
+    again.load(None)
+    kube = [p for p in again.places_model.places() if p.id == PLACE]
+    assert len(kube) == 1 and kube[0].namespaces == ("ml",) and kube[0].read_only
+    assert again.places_model.health(PLACE).state == "on-demand"
+
+
+def test_the_test_names_refused_permissions(consoles: list[Console], cluster: FakeCluster, tmp_path: Path,
+                                            qtbot) -> None:  # type: ignore[no-untyped-def]
+    cluster.add_token("viewer", VIEWER, context="viewer")
+    console = _console(tmp_path)
+    consoles.append(console)
+    console.load(None)
+    dialog = PlaceFlows(console, None).edit("kube-viewer")  # type: ignore[arg-type]
+    assert isinstance(dialog, KubeContextDialog)
+    qtbot.addWidget(dialog)
+    qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.test_result.text().startswith(("Connected", "Failed")), timeout=20000)
+    text = dialog.test_result.text()
+    assert "as viewer" in text and "The cluster refuses" in text, text
+    assert "patch httproutes.gateway.networking.k8s.io in all namespaces" in text
