@@ -13,7 +13,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -68,13 +68,15 @@ def entry(line: str, source: str) -> LogEntry:
 class PodLogSource:
     """The logs of every pod of Deployment `namespace/deployment`, followed."""
 
-    def __init__(self, api: client.ApiClient, namespace: str, deployment: str, place_id: str = "",
-                 since_seconds: int | None = None, previous: bool = True) -> None:
-        self.api = api
+    def __init__(self, api: client.ApiClient | Callable[[], client.ApiClient], namespace: str, deployment: str,
+                 place_id: str = "", since_seconds: int | None = None, previous: bool = True,
+                 max_tail: int = MAX_TAIL) -> None:
+        self.api = api  # or a callable giving it, called on the reading thread (a place's connection())
         self.namespace = namespace
         self.deployment = deployment
         self.since_seconds = since_seconds
         self.previous = previous
+        self.max_tail = max(0, min(max_tail, MAX_TAIL))  # lines of each container's tail, at most
         self.key = f"kubernetes:{place_id}:{namespace}:{deployment}"
         self.label = deployment
         self._lock = threading.Lock()
@@ -86,14 +88,15 @@ class PodLogSource:
     # -------------------------------------------------------------------------------- the stream
 
     def lines(self, stop: threading.Event, tail: int) -> Iterator[LogEntry]:
-        core: Any = client.CoreV1Api(self.api)
+        api = self.api() if callable(self.api) else self.api
+        core: Any = client.CoreV1Api(api)
         try:
-            dep = client.AppsV1Api(self.api).read_namespaced_deployment(self.deployment, self.namespace,
+            dep = client.AppsV1Api(api).read_namespaced_deployment(self.deployment, self.namespace,
                                                                         _request_timeout=TIMEOUT_S)
         except _ERRORS as exc:
             raise api_error(exc, f"reading Deployment {self.namespace}/{self.deployment}") from exc
         selector = selector_of(dep)
-        tail = max(0, min(tail, MAX_TAIL))
+        tail = max(0, min(tail, self.max_tail))
         self._queue = queue.Queue()
         halt = self._halt = threading.Event()  # ends the readers and the watcher (interrupt() sets it too)
         threads: list[threading.Thread] = []
