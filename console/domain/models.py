@@ -181,6 +181,8 @@ class ReplicaStatus(Frozen):
     restarts: int = 0
     last_exit_code: int | None = None
     outstanding: int = 0
+    node: str | None = Field(default=None, description="a Kubernetes pod's node")
+    phase: str | None = Field(default=None, description="a Kubernetes pod's phase (Pending, Running, ...)")
 
 
 class DeploymentStatus(Frozen):
@@ -195,6 +197,9 @@ class DeploymentStatus(Frozen):
     replicas: list[ReplicaStatus] = Field(default_factory=list)
     spec: DeploymentSpec
     created: datetime
+    detail: dict[str, str] = Field(
+        default_factory=dict, description="what the place says about it, shown as is (Kubernetes: the Deployment, "
+                                          "image, revision, conditions)")
 
 
 class EndpointStatus(Frozen):

@@ -72,3 +72,32 @@ def test_a_kubeconfig_context_connects_when_selected_and_follows_the_cluster(
 
     cluster.modify("gateway.networking.k8s.io/v1", "HTTPRoute", "default", "iris", even)
     qtbot.waitUntil(lambda: _cell(console, "default/iris", "iris-v2", col=Col.TRAFFIC) == "50", timeout=20000)
+
+
+def test_a_cluster_deployment_shows_its_image_revision_conditions_and_pods(
+        console: Console, cluster: FakeCluster, tmp_path: Path, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from console.ui.views.endpoint import EndpointView
+
+    cluster.seed_deployment("iris-v1", image="registry.example/iris:v1")
+    cluster.seed_deployment("iris-v2", image="registry.example/iris:v2", replicas=3)
+    cluster.create(objects.httproute("iris", {"iris-v1": 90, "iris-v2": 10}))
+    console.load(tmp_path / "engine")
+    console.connect_place(PLACE)
+    qtbot.waitUntil(lambda: console.inventory_model.endpoint(PLACE, "default/iris") is not None, timeout=20000)
+    view = EndpointView()
+    qtbot.addWidget(view)
+    view.show_endpoint(PLACE, console.inventory_model.endpoint(PLACE, "default/iris"))
+
+    details = {view.deployments_model.index(r, 0).data(): view.deployments_model.index(
+        r, len(view.deployments_model.columns) - 1).data() for r in range(view.deployments_model.rowCount())}
+    assert details["iris-v2"].startswith("default/iris-v2 · registry.example/iris:v2 · revision 1")
+    assert "Available=True" in details["iris-v2"]
+    pods = cluster.list("v1", "Pod", "default")
+    rows = [[view.replicas_model.index(r, c).data() for c in range(len(view.replicas_model.columns))]
+            for r in range(view.replicas_model.rowCount())]
+    v2 = [row for row in rows if row[0] == "iris-v2"]
+    assert len(v2) == 3
+    expected = {p["metadata"]["name"]: p["spec"].get("nodeName") for p in pods
+                if p["metadata"]["name"].startswith("iris-v2")}
+    assert {row[1]: row[4] for row in v2} == {name: f"node {node}" for name, node in expected.items()}
+    assert all(row[2] == "ready (Running)" for row in v2)

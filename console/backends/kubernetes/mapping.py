@@ -174,7 +174,20 @@ def state_of(w: Workload) -> tuple[DeploymentState, str]:
 def _replica(pod: PodInfo) -> ReplicaStatus:
     state = "ready" if pod.ready else ("starting" if pod.phase == "Pending" else
                                        "crashed" if pod.phase == "Failed" else "not-ready")
-    return ReplicaStatus(id=pod.name, pid=None, port=None, state=state, restarts=pod.restarts)
+    return ReplicaStatus(id=pod.name, pid=None, port=None, state=state, restarts=pod.restarts, node=pod.node or None,
+                         phase=pod.phase)
+
+
+def details(w: Workload) -> dict[str, str]:
+    """The Deployment's own facts for the deployments table: name, image, revision, conditions."""
+    found = {"Deployment": f"{w.namespace}/{w.name}", "image": w.image}
+    if w.revision:
+        found["revision"] = w.revision
+    if w.conditions:
+        found["conditions"] = ", ".join(f"{t}={st}" + (f" ({why})" if why else "") for t, st, why, _ in w.conditions)
+    if w.paused:
+        found["paused"] = "rollout paused (spec.paused)"
+    return found
 
 
 def deployment_status(key: str, endpoint: str, w: Workload | None, upstream: str, when: datetime,
@@ -192,7 +205,7 @@ def deployment_status(key: str, endpoint: str, w: Workload | None, upstream: str
     state, reason = state_of(w)
     return DeploymentStatus(name=key, endpoint=endpoint, model=model, runtime=Runtime.UPSTREAM, state=state,
                             reason=reason, replicas_ready=w.ready, replicas_desired=w.desired,
-                            replicas=[_replica(p) for p in w.pods], spec=spec, created=when)
+                            replicas=[_replica(p) for p in w.pods], spec=spec, created=when, detail=details(w))
 
 
 def service_url(service: str, namespace: str) -> str:

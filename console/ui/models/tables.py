@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from console.domain.models import AuditEvent, DeploymentStatus, Revision
+from console.domain.models import AuditEvent, DeploymentStatus, ReplicaStatus, Revision
 from console.ui.models.inventory import SORT_ROLE, STATE_COLORS
 
 T = TypeVar("T")
@@ -128,10 +128,36 @@ class DeploymentsTableModel(KeyedTableModel[DeploymentStatus]):
         ("State", lambda d: d.state.value),
         ("Restarts", lambda d: sum(r.restarts for r in d.replicas)),
         ("Reason", lambda d: d.reason),
+        ("Details", lambda d: " · ".join(v if k in ("image", "Deployment") else f"{k} {v}"
+                                         for k, v in d.detail.items())),
     )
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(lambda d: d.name, parent)
+
+
+def _where(replica: ReplicaStatus) -> str:
+    if replica.node:
+        return f"node {replica.node}"
+    if replica.port:
+        return f"127.0.0.1:{replica.port}" + (f" (pid {replica.pid})" if replica.pid else "")
+    return f"pid {replica.pid}" if replica.pid else ""
+
+
+class ReplicasTableModel(KeyedTableModel[tuple[str, ReplicaStatus]]):
+    """Every replica (a Kubernetes pod) of an endpoint's deployments: (deployment name, replica)."""
+
+    columns = (
+        ("Deployment", lambda item: item[0]),
+        ("Replica", lambda item: item[1].id),
+        ("State", lambda item: item[1].state + (f" ({item[1].phase})" if item[1].phase else "")),
+        ("Restarts", lambda item: item[1].restarts),
+        ("Where", lambda item: _where(item[1])),
+        ("Last exit", lambda item: "" if item[1].last_exit_code is None else item[1].last_exit_code),
+    )
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(lambda item: (item[0], item[1].id), parent)
 
 
 class RevisionsTableModel(KeyedTableModel[Revision]):

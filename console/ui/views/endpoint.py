@@ -25,7 +25,13 @@ from PySide6.QtWidgets import (
 
 from console.domain.models import AuditEvent, EndpointStatus, Revision
 from console.ui.models.inventory import SORT_ROLE
-from console.ui.models.tables import AuditEventsTableModel, DeploymentsTableModel, RevisionsTableModel, split_text
+from console.ui.models.tables import (
+    AuditEventsTableModel,
+    DeploymentsTableModel,
+    ReplicasTableModel,
+    RevisionsTableModel,
+    split_text,
+)
 from console.ui.plots.panel import ChartsPanel
 from console.ui.release.rollout import RolloutStrip
 from console.ui.traffic.panel import TrafficPanel
@@ -78,12 +84,16 @@ class EndpointView(QWidget):
         self.deployments_model = DeploymentsTableModel(self)
         self.revisions_model = RevisionsTableModel(self)
         self.audit_model = AuditEventsTableModel(self)
+        self.replicas_model = ReplicasTableModel(self)
         self.deployments_table = _table(self.deployments_model, "endpointDeployments", "Deployments of the endpoint",
                                         self)
         self.revisions_table = _table(self.revisions_model, "revisionHistory", "Revision history", self)
         self.revisions_table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.audit_table = _table(self.audit_model, "auditEvents", "Audit events of the endpoint", self)
         self.audit_table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+        self.replicas_table = _table(self.replicas_model, "endpointReplicas",
+                                     "Replicas (Kubernetes pods) of the endpoint's deployments", self)
+        self.replicas_table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
 
         self.deployments_table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         header = QHBoxLayout()
@@ -96,6 +106,7 @@ class EndpointView(QWidget):
         self.history_tabs.tabBar().setAccessibleName("History tabs")
         self.history_tabs.addTab(self.revisions_table, "Revision history")
         self.history_tabs.addTab(self.audit_table, "Audit events")
+        self.history_tabs.addTab(self.replicas_table, "Replicas")
         # Left: what the endpoint is and what to do about it (deployments, the traffic split with
         # Rollback, history); right: the live charts, as tall as the view.
         tables = QSplitter(Qt.Orientation.Vertical, self)
@@ -139,6 +150,7 @@ class EndpointView(QWidget):
             self.summary.setText("")
             self.copy_button.setEnabled(False)
             self.deployments_model.clear()
+            self.replicas_model.clear()
         else:
             prod = " · production" if endpoint.production else ""
             self.title.setText(f"{endpoint.name}{prod}")
@@ -150,6 +162,7 @@ class EndpointView(QWidget):
             self.summary.setToolTip(endpoint.description)
             self.copy_button.setEnabled(bool(endpoint.scoring_uri))
             self.deployments_model.set_items(endpoint.deployments)
+            self.replicas_model.set_items([(d.name, r) for d in endpoint.deployments for r in d.replicas])
         if changed:
             self.revisions_model.clear()
             self.audit_model.clear()
