@@ -123,6 +123,9 @@ def test_inventory_maps_every_kind(cluster: FakeCluster, backends: list[Kubernet
     isvc = endpoint(snap, "default/sk")
     assert isvc.traffic == {"sk-predictor-00002": 10, "sk-predictor-00001": 90}
     assert isvc.scoring_uri == "http://sk.default.example.com" and "sklearn" in isvc.description
+    for shown in ("gs://models/iris/v2", "latest ready sk-predictor-00002", "previously rolled out sk-predictor-00001",
+                  "canaryTrafficPercent 10", "Ready=True"):
+        assert shown in isvc.description, (shown, isvc.description)
     backend = backends[0]
     detail = backend.refs["default/sk"].detail
     assert detail["canary_traffic_percent"] == 10 and detail["storage_uri"] == "gs://models/iris/v2"

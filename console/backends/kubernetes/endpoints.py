@@ -178,8 +178,13 @@ def inferenceservice(obj: Obj, name: str, index: Index) -> tuple[EndpointStatus,
               "conditions": conditions(obj)}
     generation = int(m.get("generation") or 0)
     endpoint = EndpointStatus(
-        name=name, description=(f"InferenceService {ns}/{m.get('name')} · {fmt} · runtime "
-                                f"{model.get('runtime', '?')} · {model.get('storageUri', '')}"),
+        name=name, description=" · ".join(part for part in (
+            f"InferenceService {ns}/{m.get('name')}", fmt, f"runtime {model.get('runtime') or '?'}",
+            model.get("storageUri", ""), f"latest ready {latest}" if latest else "",
+            f"previously rolled out {previous}" if previous else "",
+            f"canaryTrafficPercent {predictor['canaryTrafficPercent']}"
+            if predictor.get("canaryTrafficPercent") is not None else "",
+            ", ".join(f"{t}={st}" for t, st, _why, _msg in conditions(obj))) if part),
         traffic=traffic, mirror={}, revision=generation,
         applied_revision=int(status.get("observedGeneration") or 0), scoring_uri=status.get("url", ""),
         deployments=deployments, created=created(obj))

@@ -157,8 +157,9 @@ class EndpointView(QWidget):
             applying = "" if endpoint.applied_revision == endpoint.revision else \
                 f" (applying; r{endpoint.applied_revision} live)"
             mirror = f" · mirror: {split_text(endpoint.mirror)}" if any(endpoint.mirror.values()) else ""
+            about = f"\n{endpoint.description}" if endpoint.description else ""
             self.summary.setText(f"revision {endpoint.revision}{applying} · split: {split_text(endpoint.traffic)}"
-                                 f"{mirror}\n{endpoint.scoring_uri}")
+                                 f"{mirror}\n{endpoint.scoring_uri}{about}")
             self.summary.setToolTip(endpoint.description)
             self.copy_button.setEnabled(bool(endpoint.scoring_uri))
             self.deployments_model.set_items(endpoint.deployments)
