@@ -254,7 +254,8 @@ def render_screenshot(out: Path) -> None:
         assert isinstance(pane, LivePane)
         pump(lambda: pane.live.entry_count() >= len(SHOT_LINES) * len(pods) + 2)
         window.logs_dock.resize(1500, 640)
-        pane.view.setColumnWidth(1, 340)  # as a person drags it: pod names are longer than the default width
+        longest = max(pane.view.fontMetrics().horizontalAdvance(s) for s in pane.live.sources)
+        assert pane.view.columnWidth(1) >= longest, "the Source column was not widened to the pod names"
         pane.view.scrollToTop()
         QCoreApplication.processEvents()
         window.logs_dock.grab().save(str(out / "logs_pods.png"))

@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QWidget
 
 from console.backends.logstreams import LiveFeed, Row
 from console.ui.logs.filters import LogFilter
 from console.ui.logs.jobs import export_texts
 from console.ui.logs.live import DEFAULT_MAX_LINES, LiveLinesModel
+from console.ui.logs.model import SOURCE
 from console.ui.logs.pane import LogPane
 from console.ui.tasks import TaskRunner
 
@@ -73,8 +75,19 @@ class LivePane(LogPane):
         at_bottom = bar.value() >= bar.maximum() - 2
         if self.live.append(batch):
             self.filter_bar.add_sources(sorted(self.live.sources))
+            self._fit_source_column()
         if self.follow_action.isChecked() and at_bottom:
             self.view.scrollToBottom()
+
+    def _fit_source_column(self) -> None:
+        """Widen the Source column to the longest source (a pod/container name), up to a third of the view."""
+        font = QFont(self.view.font())
+        font.setBold(True)  # error lines are bold
+        metrics = QFontMetrics(font)
+        wanted = max((metrics.horizontalAdvance(s) for s in self.live.sources), default=0) + 16
+        limit = max(140, self.view.viewport().width() // 3)
+        if wanted > self.view.columnWidth(SOURCE):
+            self.view.setColumnWidth(SOURCE, min(wanted, limit))
 
     def set_paused(self, paused: bool) -> None:
         if self.pause_action.isChecked() != paused:
