@@ -41,7 +41,8 @@ SPECS = (
     ActionSpec("logs", "&Logs", "Follow the live logs of the selected deployment or endpoint", "Ctrl+L", "&View"),
     ActionSpec("open_log_file", "Open &log file…", "Open a local log file: text, JSON lines or .gz (or drop it on the "
                "window)", "Ctrl+O", "&File"),
-    ActionSpec("approvals", "Pending &approvals", "Show or hide the proposals waiting for approval at every engine",
+    ActionSpec("approvals", "Pending &approvals",
+               "Show or hide the proposals waiting for approval at every engine and connected cluster",
                "Ctrl+Shift+A", "&View"),
     ActionSpec("start_rollout", "Start &rollout from plan…", "Start a progressive rollout of the selected endpoint "
                "from a plan file (YAML)", "Ctrl+Alt+P", "&Endpoint"),

@@ -22,6 +22,7 @@ from PySide6.QtGui import QGuiApplication
 from console.backends.base import PlaceKind
 from console.backends.places import PlaceConfig
 from console.domain.models import DeploymentStatus, EndpointStatus
+from console.ui.cluster.spec import PALETTE_WORDS as CLUSTER_WORDS
 from console.ui.models.palette import PaletteEntry, PaletteGroup
 from console.ui.models.tables import split_text
 
@@ -33,9 +34,9 @@ HISTORY_TAB, AUDIT_TAB = 0, 1
 ENDPOINT_WORDS = ("start rollout from plan… a progressive yaml plan release record… export revisions, approvals, "
                   "rollouts copy scoring uri refresh read and the history again · show revision history audit events "
                   "endpoint at edit slo… latency error-rate objective rollback… restore the last known-good split "
-                  "(asks once)")
+                  "(asks once)") + " " + CLUSTER_WORDS  # Kubernetes places: console/ui/cluster
 DEPLOYMENT_WORDS = ("copy model name:version details model, runtime, replicas, state, traffic · refresh read again "
-                    "deployment of logs follow its (ctrl+l) replica this replica's lines only")
+                    "deployment of logs follow its (ctrl+l) replica this replica's lines only") + " " + CLUSTER_WORDS
 
 
 class Commands:
@@ -126,6 +127,7 @@ class Commands:
                          partial(self.window.release_record, pid, name), subject=name),
             PaletteEntry("endpoint", "rollback…", f"restore the last known-good split (asks once) · {detail}",
                          partial(self.rollback, pid, name), subject=name),
+            *self.window.cluster_actions.palette_entries(pid, name),
         ]
 
     def _deployment_entries(self, pid: str, endpoint: str, name: str, place_name: str) -> list[PaletteEntry]:
@@ -139,6 +141,7 @@ class Commands:
             PaletteEntry("deployment", "refresh", f"read {place_name} again · {detail}",
                          partial(self.console.refresh, pid), subject=name),
             *self._log_entries(pid, endpoint, name, detail),
+            *self.window.cluster_actions.palette_entries(pid, endpoint, name),
         ]
 
     def _replica_ids(self, pid: str, endpoint: str, name: str) -> list[str]:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from console.backends.base import InventorySnapshot
 from console.ui.actions import SPECS, accessible_name, build_actions
 from console.ui.alerts import AlertMonitor
+from console.ui.cluster.flows import ClusterActions
 from console.ui.commands import Commands
 from console.ui.controller import Console
 from console.ui.dialogs.kube_context import KubeContextDialog
@@ -104,6 +105,7 @@ class MainWindow(QMainWindow):
             "rollback": lambda: self.traffic.rollback(), "review_traffic": lambda: self.traffic.review(),
         })
         self._build_menus()
+        self.cluster_actions = ClusterActions(self)  # Cluster menu: rollbacks and rollout controls
         self.commands = Commands(self)
 
         self.inventory.sig_selection_changed.connect(self._on_inventory_selection_changed)
@@ -400,6 +402,7 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.approvals.stop()
         self.rollouts.stop()
+        self.cluster_actions.stop()
         self.logs_dock.shutdown()
         self.command_palette.close()
         super().closeEvent(event)

@@ -27,7 +27,7 @@ from console.backends.kubernetes.permissions import Permissions, review, wanted
 from console.backends.kubernetes.routes_patch import ActionRecord
 from console.backends.kubernetes.watches import Watches
 from console.backends.places import PlaceConfig
-from console.domain.models import AuditEvent, DeploymentStatus, EndpointStatus
+from console.domain.models import AuditEvent, DeploymentStatus, EndpointStatus, Revision
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,10 @@ class KubernetesBackend:
                            detail={"server": conn.server, "context": conn.context, "user": self._user(),
                                    "version": version.get("gitVersion", ""), "kinds": [k.resource for k in kinds],
                                    "missing": missing, "read_only": self.read_only})
+
+    def context_user(self) -> str:
+        """Who the context says it is (the kubeconfig user entry): the audit events' identity. Reads files."""
+        return self._user()
 
     def _user(self) -> str:
         """Who the context says it is (the user entry's name)."""
@@ -231,6 +235,12 @@ class KubernetesBackend:
             outcome=outcome or action.confirmation, reason=action.reason, endpoint=endpoint, deployment=deployment,
             identity=identity)
 
+    def revisions(self, endpoint: str) -> list[Revision]:
+        """The endpoint's traffic history, from its history annotation read fresh (SupportsHistory)."""
+        from console.backends.kubernetes.traffic import revisions
+
+        return revisions(self, endpoint)
+
     def audit(self, since: int = 0) -> list[AuditEvent]:
         """This place's events in the console's audit log (SupportsHistory)."""
         return self.audit_log.events(since, place=self.place_id) if self.audit_log is not None else []
@@ -238,6 +248,74 @@ class KubernetesBackend:
     def cached(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The object as last watched (kind: plural.group), for the actions' resourceVersion."""
         return self._watches.cache.get(kind, namespace, name) if self._watches else None
+
+    # ------------------------------------------------------------ approvals (history.py), for the approvals dock
+    def cluster_identity(self) -> str:
+        """Who this console proposes and approves as on this cluster: the context's user entry."""
+        return self._user() or self.config.context or self.place_id
+
+    def route_proposals(self) -> list[dict[str, Any]]:
+        """Every watched route with a proposal annotation, from the watch cache (nothing is asked of the cluster;
+        none before the first inventory): endpoint, kind, namespace, name, object, proposal (None and `error`
+        when unreadable) and the live split."""
+        from console.backends.kubernetes import history, routes_patch
+        watches = self._watches
+        if watches is None:
+            return []
+        names = {(r.kind, r.namespace, r.name): display for display, r in self.refs.items() if r is not None}
+        found = []
+        for rk in routes_patch.ROUTE_KINDS.values():
+            for (ns, name), obj in sorted(watches.cache.objects(f"{rk.plural}.{rk.group}").items()):
+                if history.PROPOSAL_ANNOTATION not in ((obj.get("metadata") or {}).get("annotations") or {}):
+                    continue
+                entry: dict[str, Any] = {"endpoint": names.get((rk.kind, ns, name), f"{ns}/{name}"), "kind": rk.kind,
+                                         "namespace": ns, "name": name, "object": obj, "proposal": None,
+                                         "split": {}, "error": ""}
+                try:
+                    entry["proposal"] = history.proposal_of(obj)
+                    entry["split"] = routes_patch.split_of(rk.kind, obj)
+                except BackendError as exc:
+                    entry["error"] = str(exc)
+                found.append(entry)
+        return found
+
+    def may_patch_route(self, kind: str, namespace: str, name: str = "") -> tuple[bool, str]:
+        """(allowed, what is missing) for patching the route, asked of the cluster (SelfSubjectAccessReview)."""
+        from console.backends.kubernetes import history, routes_patch
+        rk = routes_patch.ROUTE_KINDS[kind]
+        allowed, _why = history.may(self.connection().api, "patch", rk.group, rk.plural, namespace, name)
+        return allowed, "" if allowed else history.missing_permission("patch", rk.group, rk.plural, namespace)
+
+    def route_split(self, kind: str, obj: dict[str, Any]) -> dict[str, int]:
+        from console.backends.kubernetes import routes_patch
+        return routes_patch.split_of(kind, obj)
+
+    def decide_route_proposal(self, verb: str, kind: str, namespace: str, name: str, *, reason: str = "",
+                              read: dict[str, Any] | None = None, endpoint: str | None = None) -> ActionRecord:
+        """Approve (`read`: the route as the approver saw it, whose resourceVersion the patch carries) or withdraw
+        the route's pending proposal as this cluster identity; recorded in the console's audit log as approved,
+        withdrawn or refused (the refusal re-raised)."""
+        from console.backends.kubernetes import history
+        me = self.cluster_identity()
+        api = self.connection().api
+        try:
+            if verb == "approve":
+                done = history.approve(api, kind, namespace, name, approver=me, reason=reason, read=read)
+            else:
+                done = history.withdraw(api, kind, namespace, name, actor=me, reason=reason)
+        except BackendError as exc:
+            try:
+                proposal = history.proposal_of(read) if read is not None else None
+            except BackendError:
+                proposal = None
+            refused = ActionRecord(cluster="", namespace=namespace, kind=kind, name=name,
+                                   action=f"traffic-{verb}", actor=me, reason=f"{reason}; refused: {exc}".lstrip("; "),
+                                   before=(proposal or {}).get("before"), after=(proposal or {}).get("after"),
+                                   confirmation="refused")
+            self.record(refused, outcome="refused", endpoint=endpoint, identity=me)
+            raise
+        self.record(done, outcome="approved" if verb == "approve" else "withdrawn", endpoint=endpoint, identity=me)
+        return done
 
 
 def _orphan(dep: dict[str, Any], index: Index) -> DeploymentStatus:

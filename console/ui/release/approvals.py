@@ -5,6 +5,10 @@ reviewed) and Approve / Reject (a rejection needs a reason, the proposer reads i
 The engine decides: it refuses approval by the proposer, applies an approval only onto the
 revision the proposal was made on (a proposal made before a later change is stale), and
 expires proposals nobody decided. Its refusal is shown in its own words.
+
+Proposals on Kubernetes routes are listed too (console/ui/release/cluster.py): Approve is disabled
+while the cluster does not allow this identity to patch the route, each decision is confirmed
+first and sent on a worker (cluster_flow.py), and the cluster's refusals are put in words.
 """
 
 from __future__ import annotations
@@ -34,7 +38,10 @@ from console.domain.models import EndpointStatus
 from console.ui.models.tables import split_text, when
 from console.ui.plots.colours import BREACH
 from console.ui.release.capabilities import SupportsApprovals
-from console.ui.release.pending import ApprovalsWatcher, PlacedProposal, ProposalsTableModel, expires_text
+from console.ui.release.cluster import ClusterProposal
+from console.ui.release.cluster import details_html as cluster_details_html
+from console.ui.release.cluster_flow import ClusterDecisions
+from console.ui.release.pending import ApprovalsWatcher, PlacedProposal, ProposalsTableModel, Row, expires_text
 
 if TYPE_CHECKING:
     from console.ui.controller import Console
@@ -72,6 +79,7 @@ class PendingApprovalsDock(QDockWidget):
         self.console = console
         self.watcher = watcher
         self.model = ProposalsTableModel(self)
+        self.cluster = ClusterDecisions(console, self)
         self._busy = False
 
         body = QWidget(self)
@@ -128,17 +136,20 @@ class PendingApprovalsDock(QDockWidget):
         self.reject_button.clicked.connect(self.reject_selected)
         watcher.sig_proposals_changed.connect(self._on_watcher_proposals_changed)
         watcher.sig_place_failed.connect(self._on_watcher_place_failed)
+        self.cluster.sig_permission_answered.connect(self._on_cluster_permission_answered)
+        self.cluster.sig_decision_started.connect(self._on_cluster_decision_started)
+        self.cluster.sig_decision_finished.connect(self._on_cluster_decision_finished)
         self._sync()
 
     # ------------------------------------------------------------ list and details
-    def _on_watcher_proposals_changed(self, items: list[PlacedProposal]) -> None:
+    def _on_watcher_proposals_changed(self, items: list[Row]) -> None:
         self.model.set_items(items)
         errors = "; ".join(self.watcher.errors.values())
         count = len(items)
         self.status.setText(f"{count} pending proposal{'s' if count != 1 else ''} · read "
                             f"{datetime.now().strftime('%H:%M:%S')}" + (f" · {errors}" if errors else ""))
         if self.selected() is None and items:
-            self.select(items[0].place_id, items[0].proposal.id)
+            self.select(*items[0].key)
         self._sync()
 
     def _on_watcher_place_failed(self, _place_id: str, _text: str) -> None:
@@ -147,23 +158,52 @@ class PendingApprovalsDock(QDockWidget):
     def _on_table_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self._sync()
 
-    def select(self, place_id: str, proposal_id: int) -> bool:
+    def select(self, place_id: str, proposal_id: int | str) -> bool:
+        """Select a proposal: an engine's by its id, a cluster's by "Kind namespace/name"."""
         for row, item in enumerate(self.model.items()):
             if item.key == (place_id, proposal_id):
                 self.table.selectRow(row)
                 return True
         return False
 
-    def selected(self) -> PlacedProposal | None:
+    def selected(self) -> Row | None:
         rows = self.table.selectionModel().selectedRows()
         return self.model.item(rows[0].row()) if rows else None
 
     def _sync(self) -> None:
         item = self.selected()
+        if isinstance(item, ClusterProposal):
+            self._sync_cluster(item)
+            return
         self.details.setHtml(details_html(item, datetime.now(UTC)) if item else
                              "<p><i>Select a proposal to see what it changes.</i></p>")
+        self.reject_button.setText("Re&ject")
+        self.reason.setPlaceholderText("Reason (required to reject; the proposer reads it)")
         for button in (self.approve_button, self.reject_button):
             button.setEnabled(item is not None and not self._busy)
+            button.setToolTip("")
+
+    def _sync_cluster(self, item: ClusterProposal) -> None:
+        """Approve needs patch on the route (asked of the cluster, cached); a read-only context decides nothing."""
+        permission = self.cluster.permission(item)
+        read_only = bool(getattr(self.console.backend(item.place_id), "read_only", False))
+        if read_only:
+            why = f"{item.place} is read-only in the console: its proposals are decided elsewhere."
+        elif permission is None:
+            why = f"Asking the cluster whether {item.identity} may patch {item.kind} {item.namespace}/{item.name}…"
+        else:
+            why = permission.text
+        allowed = not read_only and permission is not None and permission.allowed is not False
+        self.details.setHtml(cluster_details_html(item, datetime.now(UTC), why))
+        self.reject_button.setText("&Withdraw" if item.mine else "Re&ject")
+        self.reason.setPlaceholderText("Reason (recorded in the console's audit log)")
+        for button in (self.approve_button, self.reject_button):
+            button.setEnabled(allowed and not self._busy and not item.error)
+            button.setToolTip(why if not allowed else "")
+        if allowed and item.mine:
+            self.approve_button.setToolTip("You proposed this: another identity must approve it.")
+        elif allowed and item.expired():
+            self.approve_button.setToolTip("This proposal expired: it can be withdrawn, not approved.")
 
     # ------------------------------------------------------------ decisions
     def approve_selected(self) -> None:
@@ -177,6 +217,9 @@ class PendingApprovalsDock(QDockWidget):
         if item is None or self._busy:
             return
         reason = self.reason.text().strip()
+        if isinstance(item, ClusterProposal):
+            self.cluster.ask(item, "approve" if verb == "approve" else "withdraw", reason, self)
+            return
         if verb == "reject" and not reason:
             self._show("A rejection needs a reason: the proposer reads it.", ok=False)
             self.reason.setFocus()
@@ -222,6 +265,29 @@ class PendingApprovalsDock(QDockWidget):
         self.watcher.poll()  # a stale or expired one leaves the list
         self._sync()
         self.sig_decision_finished.emit(item, error)
+
+    # ------------------------------------------------------------ cluster decisions
+    def _on_cluster_permission_answered(self, item: ClusterProposal) -> None:
+        if self.selected() is not None and self.selected().key == item.key:  # type: ignore[union-attr]
+            self._sync()
+
+    def _on_cluster_decision_started(self, item: ClusterProposal, verb: str) -> None:
+        self._busy = True
+        self._sync()
+        self._show(f"{'Approving' if verb == 'approve' else 'Withdrawing'} the proposal by {item.proposer} for "
+                   f"{item.where}…", ok=True)
+
+    def _on_cluster_decision_finished(self, item: ClusterProposal, _verb: str, result: Any, text: str) -> None:
+        self._busy = False
+        ok = not isinstance(result, BaseException)
+        if ok:
+            self.reason.clear()
+        self._show(text, ok=ok)
+        self.console.sink.report(text, "info" if ok else "error", "approvals")
+        self.console.refresh(item.place_id)
+        self.watcher.poll()
+        self._sync()
+        self.sig_decision_finished.emit(item, result)
 
     def _show(self, text: str, ok: bool) -> None:
         self.outcome.setText(text)

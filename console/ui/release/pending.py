@@ -1,16 +1,20 @@
-"""Pending proposals of every engine place: a poller on the TaskRunner and the table model.
+"""Pending proposals of every engine place and of every connected Kubernetes place: a poller on the
+TaskRunner and the table model.
 
 `ApprovalsWatcher` asks each place that keeps proposals for its pending ones every few seconds
-(one call per place in flight at most). `sig_proposals_changed` carries them all; a proposal
-seen for the first time that this console's identity did not make is announced once
-(`sig_proposal_arrived`, and the `notify` callback: messages and the tray).
+(one call per place in flight at most), and reads the proposals on the route objects of the
+Kubernetes places from their watch caches (console/ui/release/cluster.py).
+`sig_proposals_changed` carries them all; a proposal seen for the first time that this console's
+identity did not make is announced once (`sig_proposal_arrived`, and the `notify` callback:
+messages and the tray).
+A cluster proposal's identity is the context's user.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +22,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from console.domain.approvals import ChangeProposal, ProposalState
 from console.ui.models.tables import KeyedTableModel, split_text, when
-from console.ui.release.capabilities import SupportsApprovals, place_name, places_with
+from console.ui.release.capabilities import SupportsApprovals, SupportsClusterApprovals, place_name, places_with
+from console.ui.release.cluster import ClusterProposal, read_places
 
 if TYPE_CHECKING:
     from console.ui.controller import Console
@@ -38,6 +43,40 @@ class PlacedProposal:
     def key(self) -> tuple[str, int]:
         return self.place_id, self.proposal.id
 
+    # the row's fields, as ClusterProposal has them
+    @property
+    def label(self) -> int:
+        return self.proposal.id
+
+    @property
+    def where(self) -> str:
+        return self.proposal.endpoint
+
+    @property
+    def proposer(self) -> str:
+        return self.proposal.proposer
+
+    @property
+    def change(self) -> str:
+        p = self.proposal
+        before, after = split_text(p.before.traffic), split_text(p.after.traffic)
+        return f"{before or 'no live traffic'} → {after or 'no live traffic'}"
+
+    @property
+    def reason(self) -> str:
+        return self.proposal.reason
+
+    @property
+    def created(self) -> datetime:
+        return self.proposal.created
+
+    @property
+    def expires(self) -> datetime:
+        return self.proposal.expires
+
+
+Row = PlacedProposal | ClusterProposal
+
 
 def expires_text(expires: datetime, now: datetime) -> str:
     left = (expires - now).total_seconds()
@@ -48,14 +87,18 @@ def expires_text(expires: datetime, now: datetime) -> str:
     return f"in {left / 60:.0f} min" if left < 7200 else f"in {left / 3600:.1f} h"
 
 
-class ProposalsTableModel(KeyedTableModel[PlacedProposal]):
+def _expires_cell(row: Row) -> str:
+    return when(row.expires) + (" (expired)" if row.expires <= datetime.now(UTC) else "")
+
+
+class ProposalsTableModel(KeyedTableModel[Row]):
     columns = (
-        ("Id", lambda p: p.proposal.id),
-        ("Endpoint", lambda p: p.proposal.endpoint),
-        ("Proposer", lambda p: p.proposal.proposer),
-        ("Split asked", lambda p: split_text(p.proposal.after.traffic) or "no live traffic"),
-        ("Reason", lambda p: p.proposal.reason),
-        ("Expires", lambda p: when(p.proposal.expires)),
+        ("Id", lambda p: p.label),
+        ("Endpoint", lambda p: p.where),
+        ("Proposer", lambda p: p.proposer),
+        ("Split (before → after)", lambda p: p.change),
+        ("Reason", lambda p: p.reason),
+        ("Expires", _expires_cell),
         ("Place", lambda p: p.place),
     )
 
@@ -74,8 +117,9 @@ class ApprovalsWatcher(QObject):
         self.console = console
         self._notify = notify
         self.pending: dict[str, list[PlacedProposal]] = {}
+        self.clusters: dict[str, list[ClusterProposal]] = {}
         self.errors: dict[str, str] = {}
-        self._seen: set[tuple[str, int]] = set()
+        self._seen: set[tuple[str, Any]] = set()
         self._in_flight: set[str] = set()
         self.polls = 0  # answers handled, for tests and the dock's "updated" line
         self.timer = QTimer(self)
@@ -89,8 +133,10 @@ class ApprovalsWatcher(QObject):
     def stop(self) -> None:
         self.timer.stop()
 
-    def items(self) -> list[PlacedProposal]:
-        return sorted((p for found in self.pending.values() for p in found), key=lambda p: p.proposal.created)
+    def items(self) -> list[Row]:
+        rows: list[Row] = [p for found in self.pending.values() for p in found]
+        rows += [p for found in self.clusters.values() for p in found]
+        return sorted(rows, key=lambda p: p.created)
 
     def _on_timer_timeout(self) -> None:
         self.poll()
@@ -108,6 +154,48 @@ class ApprovalsWatcher(QObject):
                                        on_done=partial(self._on_place_read, place_id),
                                        on_error=partial(self._on_place_failed, place_id),
                                        name=f"pending proposals of {place_name(self.console, place_id)}")
+        self._poll_clusters()
+
+    def _poll_clusters(self) -> None:
+        """Read the proposals on the routes of every Kubernetes place from its watch cache (on a worker)."""
+        clusters = [(pid, place_name(self.console, pid), backend)
+                    for pid, backend in places_with(self.console, SupportsClusterApprovals)]
+        for gone in set(self.clusters) - {pid for pid, _n, _b in clusters}:
+            del self.clusters[gone]
+        if not clusters or "clusters" in self._in_flight:
+            return
+        self._in_flight.add("clusters")
+        self.console.runner.submit(read_places, clusters, on_done=self._on_clusters_read,
+                                   on_error=self._on_clusters_failed, name="proposals on cluster routes")
+
+    def _on_clusters_read(self, found: dict[str, list[ClusterProposal]]) -> None:
+        self._in_flight.discard("clusters")
+        self.polls += 1
+        self.errors.pop("clusters", None)
+        self.clusters = {pid: rows for pid, rows in found.items() if rows}
+        for rows in self.clusters.values():
+            for item in rows:
+                self._announce(item)
+        self.sig_proposals_changed.emit(self.items())
+
+    def _on_clusters_failed(self, error: BaseException) -> None:
+        self._in_flight.discard("clusters")
+        self.polls += 1
+        self.errors["clusters"] = f"proposals on cluster routes: {error}"
+        self.sig_place_failed.emit("clusters", self.errors["clusters"])
+
+    def _announce(self, item: ClusterProposal) -> None:
+        """A cluster proposal seen for the first time, made by someone else: notified once."""
+        seen = (item.place_id, f"{item.key[1]} @{item.resource_version}")  # a new proposal on the route is news
+        if seen in self._seen or item.error:
+            return
+        self._seen.add(seen)
+        if item.mine:
+            return
+        self.sig_proposal_arrived.emit(item)
+        if self._notify is not None:
+            self._notify(f"Approval wanted: {item.kind} {item.where}",
+                         f"{item.proposer} asks for {item.change} ({item.reason or 'no reason given'})")
 
     def _on_place_read(self, place_id: str, found: list[ChangeProposal]) -> None:
         self._in_flight.discard(place_id)

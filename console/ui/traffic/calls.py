@@ -1,8 +1,10 @@
-"""The engine calls of the traffic controls, run on TaskRunner workers (never the GUI thread).
+"""The calls of the traffic controls, run on TaskRunner workers (never the GUI thread).
 
 EngineBackend finds its engine again after a restart (`_call` re-reads engine.json when a call
 failed); these functions go through it so that a change sent after a restart reaches the new
-engine. They raise the typed BackendErrors of console/backends/base.py.
+engine. A Kubernetes context goes through backends/kubernetes/traffic.py: the route object is
+read fresh and a change is patched with the resourceVersion of the read the person reviewed.
+They raise the typed BackendErrors of console/backends/base.py.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.backends.base import Invalid, NotFound, NotSupported
-from console.backends.engine import EngineBackend
+from console.backends.engine import EngineBackend, actor
+from console.backends.kubernetes import traffic as cluster
+from console.backends.kubernetes.backend import KubernetesBackend
 from console.domain.approvals import ChangeProposal
 from console.domain.guards import Verdict
 from console.domain.models import AuditEvent, EndpointStatus, Revision
@@ -25,7 +29,7 @@ class Change:
     place_id: str
     endpoint: str
     kind: str  # shift | rollback | propose
-    revision: int  # the revision it was made on: sent as If-Match
+    revision: int  # the revision it was made on: sent as If-Match (a cluster: the object's generation)
     before: dict[str, int]
     traffic: dict[str, int]  # the split it asks for (a rollback: the split it restores)
     mirror_before: dict[str, int] = field(default_factory=dict)
@@ -34,11 +38,23 @@ class Change:
     to_revision: int | None = None  # a rollback's target revision (None: the one before the latest)
     verdicts: tuple[Verdict, ...] = ()
     clicked: float = 0.0  # time.perf_counter() of the click on confirm
+    precondition: str = ""  # a cluster: the resourceVersion of the read the person reviewed ("" on the engine)
+    seen: int | None = None  # a cluster: the newest history revision of that read
+    actor: str = ""  # who confirmed it (clusters record it in the route's history)
+
+    @property
+    def on_cluster(self) -> bool:
+        return bool(self.precondition)
+
+    def made_on(self) -> str:
+        if self.on_cluster:
+            return f"generation {self.revision}, resourceVersion {self.precondition}"
+        return f"revision {self.revision}"
 
     def describe(self) -> str:
         what = {"shift": "traffic change", "rollback": "rollback", "propose": "proposal"}.get(self.kind, self.kind)
         target = f" to revision {self.to_revision}" if self.kind == "rollback" and self.to_revision else ""
-        return f"{what}{target} of {self.endpoint} (made on revision {self.revision})"
+        return f"{what}{target} of {self.endpoint} (made on {self.made_on()})"
 
 
 @dataclass(frozen=True)
@@ -49,15 +65,49 @@ class EndpointRead:
     revisions: tuple[Revision, ...]
     read_at: float
     rollout: dict[str, Any] | None = None  # the active rollout's JSON, None when none is under way
+    precondition: str = ""  # a cluster: the object's resourceVersion as read
+    head: int | None = None  # a cluster: the newest history revision (None: revisions number status.revision)
+    target: str = ""  # a cluster: "HTTPRoute ns/name"
+    confirms: str = ""  # a cluster: "gateways" (every parent accepts) or "api-server" (nothing further to see)
+    control: str = ""  # a cluster: the rollout controller in charge ("" when none)
+
+    @property
+    def on_cluster(self) -> bool:
+        return self.head is not None
+
+    @property
+    def latest(self) -> int:
+        """The newest revision number of `revisions`."""
+        return self.status.revision if self.head is None else self.head
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A cluster's answer to a change: the endpoint after it, the generation made, what confirms it."""
+
+    status: EndpointStatus
+    generation: int
+    target: str
+    confirms: str
+    outcome: str  # accepted | proposed
+    text: str
 
 
 def engine_of(backend: object) -> EngineBackend:
     if not isinstance(backend, EngineBackend):
-        raise NotSupported("traffic changes from the console work on the local engine (this place is not one)")
+        raise NotSupported("traffic changes from the console work on the local engine and on Kubernetes contexts "
+                           "(this place is neither)")
     return backend
 
 
+def _from_cluster(read: cluster.ClusterRead) -> EndpointRead:
+    return EndpointRead(read.status, read.revisions, read.read_at, None, read.precondition, read.head, read.target,
+                        read.confirms, read.control)
+
+
 def read_endpoint(backend: object, endpoint: str, with_rollout: bool = True) -> EndpointRead:
+    if isinstance(backend, KubernetesBackend):
+        return _from_cluster(cluster.read(backend, endpoint))
     engine = engine_of(backend)
     status: EndpointStatus = engine._call("endpoint", endpoint)
     read_at = time.time()
@@ -72,8 +122,14 @@ def read_endpoint(backend: object, endpoint: str, with_rollout: bool = True) -> 
     return EndpointRead(status, revisions, read_at, rollout)
 
 
-def send(backend: object, change: Change) -> EndpointStatus | ChangeProposal:
-    """Send `change` with If-Match on its revision; the endpoint as it now stands (or the proposal)."""
+def send(backend: object, change: Change) -> EndpointStatus | ChangeProposal | Sent:
+    """Send `change` with If-Match on its revision (a cluster: the resourceVersion reviewed); the endpoint as it
+    now stands (or the proposal; a cluster: what the API server answered)."""
+    if isinstance(backend, KubernetesBackend):
+        sent = cluster.send(backend, change.endpoint, change.kind, change.revision, change.precondition,
+                            change.traffic, actor=change.actor or actor(), reason=change.reason,
+                            to_revision=change.to_revision, mirror_before=change.mirror_before, mirror=change.mirror)
+        return Sent(sent.status, sent.generation, sent.target, sent.confirms, sent.outcome, sent.text)
     engine = engine_of(backend)
     if change.kind == "propose":
         return engine.propose(change.endpoint, change.traffic, change.mirror, revision=change.revision,
@@ -91,8 +147,14 @@ def send(backend: object, change: Change) -> EndpointStatus | ChangeProposal:
     return result
 
 
-def conflict_details(backend: object, endpoint: str, since_revision: int) -> tuple[EndpointRead, list[AuditEvent]]:
-    """The endpoint now, and the audit events of the changes made to it after `since_revision`."""
+def conflict_details(backend: object, endpoint: str, since_revision: int, change: Change | None = None,
+                     current: Any = None) -> tuple[EndpointRead, list[AuditEvent]]:
+    """The endpoint now, and the audit events of the changes made to it after `since_revision` (a cluster: after
+    the history revision the change was reviewed on; `current` is the object the 409 came with)."""
+    if isinstance(backend, KubernetesBackend):
+        now = cluster.conflict_read(backend, endpoint, current)
+        seen = change.seen if change is not None and change.seen is not None else 0
+        return _from_cluster(now), cluster.changes_since(now, seen, since_revision, backend.place_id)
     read = read_endpoint(backend, endpoint, with_rollout=True)
     newer = [r for r in read.revisions if r.number > since_revision]
     events: list[AuditEvent] = []
@@ -101,6 +163,30 @@ def conflict_details(backend: object, endpoint: str, since_revision: int) -> tup
         events = [e for e in engine_of(backend).audit(0) if e.endpoint == endpoint and e.time >= first
                   and e.action.startswith(("traffic.", "rollout.", "proposal."))]
     return read, events
+
+
+def cluster_permission(backend: object, endpoint: str) -> tuple[tuple[str, str], Any]:
+    """A cluster endpoint: whether this identity may patch its object, asked of the cluster (a worker call);
+    ((kind, namespace), Permissions) for the caller's cache."""
+    if not isinstance(backend, KubernetesBackend):
+        raise NotSupported("permissions are asked of Kubernetes contexts only")
+    ref = cluster.ref_of(backend, endpoint)
+    return (ref.kind, ref.namespace), cluster.patch_permission(backend, endpoint)
+
+
+def cluster_key(backend: object, endpoint: str) -> tuple[str, str] | None:
+    """The permission cache key of a cluster endpoint (None: not a cluster endpoint, or not listed). No I/O."""
+    if not isinstance(backend, KubernetesBackend):
+        return None
+    ref = backend.refs.get(endpoint)
+    return (ref.kind, ref.namespace) if ref else None
+
+
+def cluster_blocked(backend: object, endpoint: str, permissions: Any) -> str | None:
+    """Why this person may not change the endpoint's traffic (None: they may). No I/O."""
+    if not isinstance(backend, KubernetesBackend):
+        return None
+    return cluster.blocked(backend, endpoint, permissions)
 
 
 def rollout_abort(backend: object, endpoint: str, reason: str) -> dict[str, Any]:

@@ -22,17 +22,22 @@ class ConflictDialog(QDialog):
         self.setObjectName("trafficConflictDialog")
         self.setWindowTitle(f"{change.endpoint} changed: your change was not applied")
         self.setAccessibleName(self.windowTitle())
-        newer = sorted((r for r in info.read.revisions if r.number > change.revision), key=lambda r: r.number)
-        who = ", ".join(sorted({r.actor for r in newer})) or "someone"
+        since = change.seen if change.on_cluster and change.seen is not None else change.revision
+        newer = sorted((r for r in info.read.revisions if r.number > since and r.kind != "create"),
+                       key=lambda r: r.number)
+        who = ", ".join(sorted({r.actor for r in newer} or {e.actor for e in info.events})) or "someone"
+        now = f"generation {status.revision} of {info.read.target}" if info.read.on_cluster else \
+            f"revision {status.revision}"
         self.headline = QLabel(
-            f"<b>Nothing of your change was applied.</b> You made it on revision {change.revision} of "
-            f"<b>{change.endpoint}</b>, but {who} changed the endpoint since: it is now at revision "
-            f"{status.revision}.<br>Your change: {split_text(change.before)} → {split_text(change.traffic)}."
+            f"<b>Nothing of your change was applied.</b> You made it on {change.made_on()} of "
+            f"<b>{change.endpoint}</b>, but {who} changed the endpoint since: it is now at {now}."
+            f"<br>Your change: {split_text(change.before)} → {split_text(change.traffic)}."
             f"<br>Current split: <b>{split_text(status.traffic)}</b>"
             + (f" · mirror {split_text(status.mirror)}" if any(status.mirror.values()) else "")
             + (f"<br>An automated rollout is under way: {info.read.rollout.get('description', '')}"
                if info.read.rollout else "")
-            + f"<br><small>The engine said: {info.cause}</small>", self)
+            + f"<br><small>{'The API server' if change.on_cluster else 'The engine'} said: {info.cause}</small>",
+            self)
         self.headline.setObjectName("conflictHeadline")
         self.headline.setWordWrap(True)
         self.revisions = table(self, "conflictRevisions", ("Revision", "When", "Who", "What", "Split", "Why"))

@@ -8,16 +8,29 @@ Pure: no Qt and no I/O; the caller passes the time.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from console.domain.endpoint_policy import EndpointPolicy
 from console.domain.guards import Context, DeploymentContext, Figures, Proposal, Saturation, summarize
-from console.domain.models import DeploymentStatus, EndpointStatus, Revision
+from console.domain.models import NAME_PATTERN, DeploymentStatus, EndpointStatus, Revision
 from console.domain.telemetry import Sample
 
 LOAD_WINDOW_S = 10.0  # the "current load": live requests/s over the last seconds
 DEFAULT_FIGURES_WINDOW_S = 60.0  # the health window when the endpoint has no SLO
+_NAME = re.compile(NAME_PATTERN)
+M = TypeVar("M", Proposal, Context)
+
+
+def named(model: type[M], endpoint: str, **fields: Any) -> M:
+    """`model` for `endpoint`, validated as usual; a cluster endpoint's name ("namespace/name") is not a DNS
+    label, so the model is validated under a stand-in name and then given the real one (the guards only show
+    it, and compare the proposal's with the context's)."""
+    if _NAME.fullmatch(endpoint):
+        return model(endpoint=endpoint, **fields)
+    return model(endpoint="endpoint", **fields).model_copy(update={"endpoint": endpoint})
 
 
 def share_held_s(revisions: Sequence[Revision], name: str, now: float) -> float | None:
@@ -76,7 +89,7 @@ def build_context(status: EndpointStatus, revisions: Sequence[Revision], samples
             state=dep.state, replicas_ready=dep.replicas_ready, replicas_desired=dep.replicas_desired,
             share_held_s=share_held_s(revisions, dep.name, now), figures=figures,
             saturation=saturation(own, dep, now))
-    return Context(endpoint=status.name, policy=status.policy or EndpointPolicy(), slo=status.slo,
+    return named(Context, status.name, policy=status.policy or EndpointPolicy(), slo=status.slo,
                    read_at=read_at, now=now, revision=status.revision, deployments=deployments,
                    endpoint_rps=load_rps(mine, now), in_flight=in_flight, production=status.production)
 
@@ -86,7 +99,7 @@ def proposal(status: EndpointStatus, after: Mapping[str, int], mirror_after: Map
     """The change from the endpoint as read to the draft split, on the revision it was read at."""
     names = {d.name for d in status.deployments} | set(status.traffic) | set(after)
     before = {n: status.traffic.get(n, 0) for n in sorted(names)}
-    return Proposal(endpoint=status.name, kind="rollback" if kind == "rollback" else "shift", before=before,
+    return named(Proposal, status.name, kind="rollback" if kind == "rollback" else "shift", before=before,
                     after={n: after.get(n, 0) for n in sorted(names)},
                     mirror_before={n: w for n, w in status.mirror.items() if w},
                     mirror_after={n: w for n, w in mirror_after.items() if w},

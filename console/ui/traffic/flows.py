@@ -5,6 +5,7 @@ ErrorSink (status bar and Messages)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from console.ui.controller import Console
 
 OBSERVED_WINDOW_S = 10.0
-LEVELS = {"confirmed": "info", "proposed": "info", "unconfirmed": "warning"}
+LEVELS = {"confirmed": "info", "proposed": "info", "applied": "info", "unconfirmed": "warning"}
 
 
 class TrafficFlows(QObject):
@@ -47,6 +48,10 @@ class TrafficFlows(QObject):
         console.sig_history_loaded.connect(self._on_console_history_loaded)
         panel.sig_review_requested.connect(self.review)
         panel.sig_rollback_requested.connect(self.rollback)
+        panel.sig_endpoint_shown.connect(self._on_panel_endpoint_shown)
+        self._permissions: dict[str, dict[tuple[str, str], Any]] = {}  # place id → (kind, namespace) → answer
+        self._asking: set[tuple[str, tuple[str, str]]] = set()
+        console.sig_places_changed.connect(self._on_console_places_changed)
         self.changes.sig_progress_changed.connect(self._on_changes_progress_changed)
         self.changes.sig_change_finished.connect(self._on_changes_change_finished)
         self.changes.sig_conflict_found.connect(self._on_changes_conflict_found)
@@ -65,6 +70,50 @@ class TrafficFlows(QObject):
         if found is None:
             self.console.sink.report(f"select an endpoint to {what}", "info", "traffic")
         return found
+
+    def _refused(self, target: tuple[str, str], what: str) -> bool:
+        """The shown endpoint may not be changed by this person: say why (the panel's buttons are disabled)."""
+        why = self.panel.blocked() if target == (self.panel.place_id, self._panel_endpoint()) else None
+        if why:
+            self.console.sink.report(f"{target[1]}: cannot {what}: {why}", "warning", "traffic")
+        return bool(why)
+
+    # ------------------------------------------------------------ cluster permissions
+    def _on_panel_endpoint_shown(self, place_id: str, endpoint: str) -> None:
+        backend = self.console.backend(place_id)
+        key = calls.cluster_key(backend, endpoint) if endpoint else None
+        if key is None:
+            self.panel.set_blocked(place_id, endpoint, None)
+            return
+        answer = self._permissions.get(place_id, {}).get(key)
+        if answer is not None:
+            self.panel.set_blocked(place_id, endpoint, calls.cluster_blocked(backend, endpoint, answer))
+            return
+        self.panel.set_blocked(place_id, endpoint, f"asking the cluster whether you may patch {key[0]} objects in "
+                               f"namespace {key[1]}…")
+        if (place_id, key) in self._asking:
+            return
+        self._asking.add((place_id, key))
+
+        def done(result: tuple[tuple[str, str], Any]) -> None:
+            self._asking.discard((place_id, key))
+            self._permissions.setdefault(place_id, {})[result[0]] = result[1]
+            if self.panel.status is not None and self.panel.place_id == place_id:
+                self._on_panel_endpoint_shown(place_id, self.panel.status.name)
+
+        def failed(error: BaseException) -> None:
+            self._asking.discard((place_id, key))
+            self.panel.set_blocked(place_id, endpoint, f"the cluster could not be asked for permissions: {error}")
+
+        self.console.runner.submit(calls.cluster_permission, backend, endpoint, on_done=done, on_error=failed,
+                                   name=f"permissions on {endpoint}")
+
+    def _on_console_places_changed(self) -> None:
+        self._permissions.clear()  # a place edited (read-only, another context): ask again when next shown
+
+    def forget_permissions(self, place_id: str) -> None:
+        """Ask the cluster again (after a refusal, or when the person asks)."""
+        self._permissions.pop(place_id, None)
 
     def _read(self, place_id: str, endpoint: str, done: Callable[[EndpointRead], None], what: str) -> None:
         backend = self.console.backend(place_id)
@@ -90,6 +139,8 @@ class TrafficFlows(QObject):
         target = self._target(place_id, endpoint, "review a traffic change")
         if target is None or self.panel.status is None or target != (self.panel.place_id, self.panel.status.name):
             return
+        if self._refused(target, "review a traffic change"):
+            return
         if not self.panel.modified():
             self.console.sink.report(f"{target[1]}: the draft equals the live split: nothing to review", "info",
                                      "traffic")
@@ -97,7 +148,7 @@ class TrafficFlows(QObject):
         base, (traffic, mirror) = self.panel.status, self.panel.draft()
 
         def opened(read: EndpointRead) -> None:
-            dialog = ReviewDialog(target[0], EndpointRead(base, read.revisions, read.read_at, read.rollout),
+            dialog = ReviewDialog(target[0], dataclasses.replace(read, status=base),
                                   traffic, mirror, self.actor, self._samples(*target), self._in_flight(*target),
                                   self.window)
             dialog.set_read(read)
@@ -120,7 +171,7 @@ class TrafficFlows(QObject):
     # ------------------------------------------------------------ rollback
     def rollback(self, place_id: str | None = None, endpoint: str | None = None) -> None:
         target = self._target(place_id, endpoint, "roll it back")
-        if target is None:
+        if target is None or self._refused(target, "roll it back"):
             return
 
         def opened(read: EndpointRead) -> None:
@@ -167,6 +218,8 @@ class TrafficFlows(QObject):
         del self.outcomes[:-50]
         timing = f" ({outcome.timings['confirmed']:.2f} s after the click)" if "confirmed" in outcome.timings else ""
         self.console.sink.report(outcome.text + timing, LEVELS.get(outcome.state, "error"), "traffic")
+        if outcome.state == "refused" and change.on_cluster:
+            self.forget_permissions(change.place_id)
         if (change.place_id, change.endpoint) == (self.panel.place_id, self._panel_endpoint()):
             self.panel.set_busy("")
             if outcome.status is not None and outcome.state != "conflict":

@@ -36,6 +36,9 @@ from console.domain.split import MAX_MIRROR_TOTAL
 from console.ui.models.tables import split_text
 from console.ui.traffic.context import rolled_back_from
 
+ROLLBACK_TIP = "Restore the split live before the latest change (Ctrl+Shift+R)"
+REVIEW_TIP = "Preview the change, the guards' verdicts and the expected load; nothing is sent before you confirm"
+
 
 class _Row:
     """The widgets of one deployment."""
@@ -85,6 +88,7 @@ class _Row:
 class TrafficPanel(QGroupBox):
     sig_review_requested = Signal(str, str)  # place id, endpoint
     sig_rollback_requested = Signal(str, str)  # place id, endpoint
+    sig_endpoint_shown = Signal(str, str)  # place id, endpoint ("" when none): shown, or shown again as read
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -97,6 +101,7 @@ class TrafficPanel(QGroupBox):
         self.mirror: dict[str, int] = {}
         self.rows: dict[str, _Row] = {}
         self._busy = ""
+        self._blocked: str | None = None  # why this person may not change the endpoint (a missing permission)
         self._fitted = False
         self.heading = QLabel("<b>Traffic split</b>", self)
         self.heading.setObjectName("trafficHeading")
@@ -104,7 +109,7 @@ class TrafficPanel(QGroupBox):
         self.rollback_button = QPushButton("&Rollback…", self)
         self.rollback_button.setObjectName("rollbackButton")
         self.rollback_button.setAccessibleName("Roll the endpoint back to its last known-good split")
-        self.rollback_button.setToolTip("Restore the split live before the latest change (Ctrl+Shift+R)")
+        self.rollback_button.setToolTip(ROLLBACK_TIP)
         self.rollback_button.setStyleSheet("QPushButton:enabled { color: #c0392b; font-weight: bold; }")
         self.rollback_button.clicked.connect(self._on_rollback_button_clicked)
         self.grid = QGridLayout()
@@ -138,8 +143,7 @@ class TrafficPanel(QGroupBox):
         self.reset_button.clicked.connect(self.reset)
         self.review_button = QPushButton("Re&view…", self)
         self.review_button.setObjectName("trafficReview")
-        self.review_button.setToolTip("Preview the change, the guards' verdicts and the expected load; nothing is "
-                                      "sent before you confirm")
+        self.review_button.setToolTip(REVIEW_TIP)
         self.review_button.clicked.connect(self._on_review_button_clicked)
         top = QHBoxLayout()  # one row, always visible however short the panel: the split and the buttons
         top.addWidget(self.heading, 1)
@@ -172,6 +176,8 @@ class TrafficPanel(QGroupBox):
         other = (place_id, endpoint.name if endpoint else None) != (self.place_id, self.status.name if self.status
                                                                      else None)
         self.place_id, self.latest = place_id, endpoint
+        if other:
+            self._blocked = None
         if endpoint is None:
             self.status, self.traffic, self.mirror = None, {}, {}
             self._build_rows([])
@@ -184,6 +190,18 @@ class TrafficPanel(QGroupBox):
                                  f"{self.status.revision}: Reset to start from the current split")
         self._show_heading()
         self._enable()
+        self.sig_endpoint_shown.emit(place_id, endpoint.name if endpoint else "")
+
+    def set_blocked(self, place_id: str, endpoint: str, why: str | None) -> None:
+        """Why this person may not change the endpoint (e.g. the permission missing, and where); None: they may.
+        Review and Rollback stay disabled, with `why` as their tooltip."""
+        if self.status is None or (place_id, endpoint) != (self.place_id, self.status.name):
+            return
+        self._blocked = why
+        self._enable()
+
+    def blocked(self) -> str | None:
+        return self._blocked
 
     def _adopt(self, endpoint: EndpointStatus, keep_message: bool = True) -> None:
         names = sorted({d.name for d in endpoint.deployments} | set(endpoint.traffic))
@@ -353,8 +371,11 @@ class TrafficPanel(QGroupBox):
 
     def _enable(self) -> None:
         has = self.status is not None
-        self.rollback_button.setEnabled(has)
-        self.review_button.setEnabled(has and self.modified() and not self._busy)
+        allowed = has and not self._blocked
+        self.rollback_button.setEnabled(allowed)
+        self.review_button.setEnabled(allowed and self.modified() and not self._busy)
+        self.rollback_button.setToolTip(self._blocked or ROLLBACK_TIP)
+        self.review_button.setToolTip(self._blocked or REVIEW_TIP)
         self.reset_button.setEnabled(has and self.modified())
         self.promote_button.setEnabled(has and len(self.rows) > 1)
         for button in self.step_buttons:

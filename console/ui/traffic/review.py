@@ -89,6 +89,9 @@ class ReviewDialog(QDialog):
         self._samples, self._in_flight, self._clock = samples, in_flight, clock
         self.verdicts: list[Verdict] = []
         self.proposal: Proposal | None = None
+        # a cluster: the resourceVersion (and history head) of the latest read made on the draft's generation:
+        # the object the person reviews, and the one the change is patched onto
+        self.precondition, self.seen = base.precondition, base.head
         self.summary = QLabel(self)
         self.summary.setObjectName("reviewSummary")
         self.summary.setWordWrap(True)
@@ -163,6 +166,8 @@ class ReviewDialog(QDialog):
         """A fresh read of the endpoint: judge the same change (made on the same revision) again."""
         if read.status.name == self.base.status.name:
             self.read = read
+            if read.on_cluster and read.status.revision == self.base.status.revision:
+                self.precondition, self.seen = read.precondition, read.head
             self.judge()
 
     def _on_timer_timeout(self) -> None:
@@ -192,14 +197,19 @@ class ReviewDialog(QDialog):
                            for n in names])
         fill(self.guards, [(v.guard.value, v.level.value, v.reason) for v in self.verdicts], {1: "colour"})
         approval = requires_approval(self.verdicts)
-        self.command.setText(cli_command(p, propose=approval))
+        self.command.setText(cli_command(p, propose=approval) if not read.on_cluster else
+                             f"{read.target}: patched by the console, conditional on resourceVersion "
+                             f"{self.precondition}")
         load = ctx.load_rps()
         self.summary.setText(
-            f"<b>{status.name}</b> at revision {status.revision} → the split below. Current load: "
+            f"<b>{status.name}</b> at {'generation' if read.on_cluster else 'revision'} {status.revision}"
+            + (f" ({read.target})" if read.on_cluster else "") + " → the split below. Current load: "
             f"{'unknown (no telemetry)' if load is None else f'{load:.1f} live req/s'}. "
             f"Data read {max(0.0, now - read.read_at):.0f} s ago. Overall: <b>{overall(self.verdicts).value}</b>.")
         self.send_button.setText("Propose" if approval else "Apply change")
         self.send_button.setToolTip("Send as a proposal another person must approve" if approval else
+                                    f"Patch {read.target} on resourceVersion {self.precondition} (a newer object "
+                                    "is a conflict, never overwritten)" if read.on_cluster else
                                     f"Send with If-Match: revision {status.revision}")
         self.confirm_label.setVisible(ctx.is_production)
         self.confirm_name.setVisible(ctx.is_production)
@@ -234,7 +244,9 @@ class ReviewDialog(QDialog):
         change = Change(place_id=self.place_id, endpoint=p.endpoint, kind="propose" if approval else "shift",
                         revision=p.revision, before=dict(p.before), traffic=dict(p.after),
                         mirror_before=dict(p.mirror_before), mirror=dict(p.mirror_after), reason=p.reason,
-                        verdicts=tuple(self.verdicts), clicked=time.perf_counter())
+                        verdicts=tuple(self.verdicts), clicked=time.perf_counter(),
+                        precondition=self.precondition if self.read.on_cluster else "",
+                        seen=self.seen if self.read.on_cluster else None, actor=self.actor)
         self._timer.stop()
         self.accept()
         self.sig_change_confirmed.emit(change)

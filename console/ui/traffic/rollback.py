@@ -26,7 +26,7 @@ from console.domain.guards import Level, Proposal, Verdict, evaluate
 from console.domain.models import Revision
 from console.ui.models.tables import split_text
 from console.ui.traffic.calls import Change, EndpointRead
-from console.ui.traffic.context import build_context, rollback_command
+from console.ui.traffic.context import build_context, named, rollback_command
 from console.ui.traffic.review import LEVEL_COLOURS, fill, table
 
 REFRESH_TICKS = 2  # seconds between reads while the dialog is open: the data stays fresh
@@ -51,7 +51,7 @@ class RollbackDialog(QDialog):
         self.setObjectName("rollbackDialog")
         self.setWindowTitle(f"Roll back {status.name}")
         self.setAccessibleName(self.windowTitle())
-        latest = next((r for r in read.revisions if r.number == status.revision), None)
+        latest = next((r for r in read.revisions if r.number == read.latest), None)
         self.heading = QLabel(self)
         self.heading.setObjectName("rollbackHeading")
         self.heading.setWordWrap(True)
@@ -67,7 +67,7 @@ class RollbackDialog(QDialog):
         self.reason = QLineEdit(self)
         self.reason.setObjectName("rollbackReason")
         what = f"revision {latest.number} ({latest.reason or latest.kind} by {latest.actor})" if latest else \
-            f"revision {status.revision}"
+            f"{'generation' if read.on_cluster else 'revision'} {status.revision}"
         self.reason.setText(f"rollback of {what}")
         self.command = QLabel(self)
         self.command.setObjectName("rollbackCommand")
@@ -112,7 +112,7 @@ class RollbackDialog(QDialog):
     def _fill_targets(self) -> None:
         keep = self.target.currentData()
         history = sorted(self.read.revisions, key=lambda r: -r.number)
-        self.targets = [r for r in history if r.number < self.read.status.revision]
+        self.targets = [r for r in history if r.number < self.read.latest]
         self.target.blockSignals(True)
         self.target.clear()
         for r in self.targets:
@@ -125,7 +125,7 @@ class RollbackDialog(QDialog):
         """A fresh read of the endpoint (every REFRESH_TICKS s while the dialog is open)."""
         if read.status.name != self.read.status.name:
             return
-        changed = read.status.revision != self.read.status.revision
+        changed = (read.status.revision, read.latest) != (self.read.status.revision, self.read.latest)
         self.read = read
         if changed:
             self._fill_targets()
@@ -144,7 +144,9 @@ class RollbackDialog(QDialog):
     def judge(self) -> None:
         status, target = self.read.status, self.chosen()
         rollout = self.read.rollout
-        self.heading.setText(f"<b>{status.name}</b> is at revision {status.revision}: "
+        where = (f"generation {status.revision} of {self.read.target} (history revision {self.read.latest})"
+                 if self.read.on_cluster else f"revision {status.revision}")
+        self.heading.setText(f"<b>{status.name}</b> is at {where}: "
                              f"{split_text(status.traffic)}. A rollback makes a new revision with the split of "
                              "the revision chosen below; the deployments it takes traffic from keep running.")
         if rollout:
@@ -162,7 +164,7 @@ class RollbackDialog(QDialog):
         fill(self.splits, [(n, f"{status.traffic.get(n, 0)}%", f"{target.traffic.get(n, 0)}%",
                             "rolled back from: keeps running" if target.traffic.get(n, 0) < status.traffic.get(n, 0)
                             else "") for n in names])
-        p = Proposal(endpoint=status.name, kind="rollback", before={n: status.traffic.get(n, 0) for n in names},
+        p = named(Proposal, status.name, kind="rollback", before={n: status.traffic.get(n, 0) for n in names},
                      after={n: target.traffic.get(n, 0) for n in names},
                      mirror_before={k: v for k, v in status.mirror.items() if v},
                      mirror_after={k: v for k, v in target.mirror.items() if v},
@@ -171,7 +173,9 @@ class RollbackDialog(QDialog):
         ctx = build_context(status, self.read.revisions, [], self.read.read_at, self._clock(), in_flight)
         self.verdicts = evaluate(p, ctx)
         fill(self.guards, [(v.guard.value, v.level.value, v.reason) for v in self.verdicts], {1: "colour"})
-        self.command.setText(rollback_command(status.name, target.number, self.reason.text()))
+        self.command.setText(rollback_command(status.name, target.number, self.reason.text()) if not
+                             self.read.on_cluster else f"{self.read.target}: patched by the console, conditional "
+                             f"on resourceVersion {self.read.precondition}")
         blocked = [v for v in self.verdicts if v.level == Level.BLOCK]
         self.why_not.setText("" if rollout or not blocked else
                              "Cannot roll back now: " + " · ".join(v.reason for v in blocked))
@@ -192,7 +196,8 @@ class RollbackDialog(QDialog):
         self.sig_rollback_confirmed.emit(Change(
             place_id=self.place_id, endpoint=status.name, kind="rollback", revision=status.revision,
             before=dict(status.traffic), traffic=dict(target.traffic), mirror_before=dict(status.mirror),
-            mirror=dict(target.mirror), reason=reason, to_revision=target.number, clicked=time.perf_counter()))
+            mirror=dict(target.mirror), reason=reason, to_revision=target.number, clicked=time.perf_counter(),
+            precondition=self.read.precondition, seen=self.read.head, actor=self.actor))
 
     def done(self, result: int) -> None:
         self._timer.stop()
