@@ -33,7 +33,11 @@ def number(text: Any) -> float | None:
 
 def _pair(mapping: PromMapping, labels: dict[str, str]) -> Pair | None:
     deployment = labels.get(mapping.deployment_label, "")
-    return (labels.get(mapping.endpoint_label, ""), deployment) if deployment else None
+    endpoint = labels.get(mapping.endpoint_label, "")
+    namespace = labels.get(mapping.namespace_label, "") if mapping.namespace_label else ""
+    if namespace and endpoint:
+        endpoint = f"{namespace}/{endpoint}"  # named as the cluster's inventory names it
+    return (endpoint, deployment) if deployment else None
 
 
 def _by_pair(mapping: PromMapping, series: list[dict[str, Any]]) -> dict[Pair, float]:

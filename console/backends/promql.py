@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")  # Prometheus data model: label names
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")  # ... and metric names
@@ -66,10 +66,17 @@ class PromMapping(BaseModel):
                                  description="requests counter, as stored (with _total)")
     code_label: str = Field(default="code", description="the counter's HTTP status label")
     rate_window_s: int = Field(default=60, ge=2, le=3600, description="the range of rate(); at least one step")
+    namespace_label: str = Field(default="", description="a label whose value is the Kubernetes namespace: endpoints "
+                                                         "are then named namespace/endpoint, as a cluster's are")
+    cluster: str = Field(default="", max_length=253,
+                         description="the kubeconfig context whose endpoints these series describe: its charts "
+                                     "and traffic confirmation come from this Prometheus")
 
-    @field_validator("endpoint_label", "deployment_label", "code_label")
+    @field_validator("endpoint_label", "deployment_label", "code_label", "namespace_label")
     @classmethod
-    def _label_name(cls, value: str) -> str:
+    def _label_name(cls, value: str, info: ValidationInfo) -> str:
+        if info.field_name == "namespace_label" and value == "":
+            return value
         if not LABEL_NAME.fullmatch(value) or value.startswith("__"):
             raise ValueError(f"{value!r} is not a label name: letters, digits and _, not starting with a "
                              f"digit or __")
@@ -97,7 +104,8 @@ class PromMapping(BaseModel):
         return "{" + ", ".join(part for part in (inner, *extra) if part) + "}"
 
     def by(self, *extra: str, mirror: bool = True) -> str:
-        labels = [*extra, self.endpoint_label, self.deployment_label, *([MIRROR_LABEL] if mirror else [])]
+        labels = [*extra, *([self.namespace_label] if self.namespace_label else []), self.endpoint_label,
+                  self.deployment_label, *([MIRROR_LABEL] if mirror else [])]
         return ", ".join(dict.fromkeys(labels))
 
     def window(self, step: float) -> str:

@@ -140,6 +140,8 @@ class Console(QObject):
         elif start:
             monitor.start()
             self.telemetry.start(config.id, backend)
+        if config.kind == PlaceKind.PROMETHEUS and config.prometheus is not None and config.prometheus.cluster:
+            self.telemetry.relay(config.id, f"kube-{config.prometheus.cluster}")
         if persist:
             self.save()
         self.sig_places_changed.emit()
@@ -198,6 +200,7 @@ class Console(QObject):
 
     def _drop(self, place_id: str) -> None:
         self.telemetry.stop(place_id)
+        self.telemetry.relay(place_id, None)
         monitor = self.monitors.pop(place_id, None)
         if monitor is not None:
             monitor.stop()

@@ -70,6 +70,7 @@ class TelemetryFeed(QObject):
         super().__init__(parent)
         self._runner = runner
         self._sources: dict[str, _Source] = {}
+        self._relays: dict[str, str] = {}  # a Prometheus place → the cluster place whose endpoints it measures
         # one timer for every source: it hands on what arrived and starts the retries and polls
         # that are due (no timer per source: nothing to delete when a place goes away)
         self._tick = QTimer(self)
@@ -100,6 +101,14 @@ class TelemetryFeed(QObject):
             self._tick.start()
         self._connect(source)
         return True
+
+    def relay(self, place_id: str, to_place_id: str | None) -> None:
+        """Hand `place_id`'s batches on as `to_place_id`'s too (None: stop): a Prometheus server that
+        watches a cluster gives that cluster's endpoints their charts and traffic confirmation."""
+        if to_place_id:
+            self._relays[place_id] = to_place_id
+        else:
+            self._relays.pop(place_id, None)
 
     def stop(self, place_id: str) -> None:
         source = self._sources.pop(place_id, None)
@@ -205,8 +214,11 @@ class TelemetryFeed(QObject):
         now = time.monotonic()
         for source in list(self._sources.values()):
             batches, source.pending = source.pending, []
+            relay = self._relays.get(source.place_id)
             for batch in merge(batches):
                 self.sig_batch_received.emit(batch)
+                if relay:
+                    self.sig_batch_received.emit(batch.model_copy(update={"place_id": relay}))
             if source.due_at is not None and source.due_at <= now and not source.task_id:
                 self._connect(source)
 

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # one test runs the console's telemetry feed
+
 import httpx
 import pytest
 import yaml
@@ -93,7 +95,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEngine]:
 @pytest.fixture(scope="module")
 def prometheus(engine: RunningEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     scrape = [{"job_name": "switchboard", "authorization": {"credentials_file": str(engine.state_dir / "token")},
-               "static_configs": [{"targets": [urlsplit(engine.control_url).netloc]}]}]
+               "static_configs": [{"targets": [urlsplit(engine.control_url).netloc],
+                                   "labels": {"namespace": "default"}}]}]  # as a Kubernetes SD relabel would
     with running_prometheus(tmp_path_factory.mktemp("prometheus"), scrape) as url:
         yield url
 
@@ -221,6 +224,37 @@ def test_inventory_p95_and_history_from_a_real_prometheus(engine: RunningEngine,
         assert sum(s.requests or 0 for s in mine) > 0
         later = wait_until(lambda: fresh.telemetry().samples, 20, interval=0.5, what="a new telemetry point")
         assert min(s.time for s in later) > times[-1]
+
+
+def test_a_prometheus_that_watches_a_cluster_charts_its_endpoints(engine: RunningEngine, prometheus: str,
+                                                                   qtbot) -> None:  # type: ignore[no-untyped-def]
+    """With a namespace label its endpoints are named namespace/name as the cluster's inventory names
+    them, and with a context its telemetry reaches that cluster place's charts and traffic checks."""
+    from console.backends.credentials import CredentialStore
+    from console.backends.places import PlacesStore
+    from console.ui.controller import Console
+    from console.ui.errors import ErrorSink
+    from console.ui.tasks import TaskRunner
+    from tests.gui.fakes import MemoryKeyring
+
+    wait_until(lambda: traffic(engine, 50, 1.0) or engine_buckets(engine, "fraud-v1"), 30, what="served requests")
+    config = place(prometheus, namespace_label="namespace", cluster="prod")
+    with PrometheusBackend(config) as backend:
+        names = wait_until(lambda: [e.name for e in backend.inventory().endpoints], 30, interval=0.5,
+                           what="the scraped endpoint")
+        assert names == ["default/fraud"]
+
+    console = Console(TaskRunner(), ErrorSink(), CredentialStore(backend=MemoryKeyring()),
+                      PlacesStore(Path(engine.state_dir).parent / "relay-config"))
+    seen: list[tuple[str, set[str]]] = []
+    console.telemetry.sig_batch_received.connect(lambda b: seen.append((b.place_id, {s.endpoint for s in b.samples})))
+    try:
+        console.add_place(config, persist=False)
+        qtbot.waitUntil(lambda: any(pid == "kube-prod" and "default/fraud" in eps for pid, eps in seen),
+                        timeout=30000)
+        assert any(pid == config.id and "default/fraud" in eps for pid, eps in seen)  # its own charts too
+    finally:
+        assert console.shutdown(timeout_s=5.0)
 
 
 def test_bad_selector_and_unreachable_are_named_exactly(prometheus: str) -> None:

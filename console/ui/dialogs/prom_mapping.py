@@ -20,9 +20,13 @@ FIELDS = (
     ("duration_metric", "Duration histogram", "promDurationMetric"),
     ("requests_metric", "Requests counter", "promRequestsMetric"),
     ("code_label", "Status code label", "promCodeLabel"),
+    ("namespace_label", "Namespace label", "promNamespaceLabel"),
+    ("cluster", "Kubernetes context", "promCluster"),
 )
 _DEFAULTS = PromMapping()
-_EXAMPLES = {"selector": '{job="switchboard"}  (optional)'}
+_EXAMPLES = {"selector": '{job="switchboard"}  (optional)',
+             "namespace_label": "namespace  (optional: endpoints named namespace/endpoint)",
+             "cluster": "the kubeconfig context it watches (optional: charts its endpoints)"}
 
 
 class PromMappingBox(QGroupBox):
