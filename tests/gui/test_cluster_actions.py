@@ -178,6 +178,24 @@ def test_deployment_rollback_restores_the_previous_image_and_a_conflict_is_not_r
     box.close()
 
 
+def test_a_deployment_behind_no_route_is_listed_and_can_be_rolled_back_but_not_shifted(
+        make_window: Callable[..., MainWindow], cluster: FakeCluster, qtbot: Any) -> None:
+    cluster.seed_deployment("batch-scorer")
+    cluster.roll_deployment("default", "batch-scorer", "registry.example/model:v2")
+    window = make_window()
+    action = menu_actions(window, qtbot, "default · no route", "batch-scorer")["cluster-deployment-rollback"]
+    assert action.isEnabled() and action.text() == "Roll back Deployment default/batch-scorer…"
+    qtbot.waitUntil(lambda: window.inventory.select(PLACE, "default · no route"), timeout=WAIT_MS)
+    panel = window.endpoint_view.traffic_panel
+    qtbot.waitUntil(lambda: panel.blocked() is not None, timeout=WAIT_MS)
+    assert panel.blocked() == ("the Deployments of namespace default here are behind no route: "
+                               "no traffic split to change")
+    assert not panel.review_button.isEnabled()
+    dialog = preview(window, qtbot, action)
+    confirm(window, qtbot, dialog, "v2 was never meant to ship")
+    assert image_of(cluster, "batch-scorer") == "registry.example/model:v1"
+
+
 def test_a_paused_deployment_is_refused_with_the_reason(make_window: Callable[..., MainWindow],
                                                         cluster: FakeCluster, qtbot: Any) -> None:
     cluster.seed_deployment("iris")

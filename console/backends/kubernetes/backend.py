@@ -201,6 +201,7 @@ class KubernetesBackend:
                 refs[display] = hit.ref  # type: ignore[assignment]  # set for every endpoint
                 used |= hit.used
         orphans = []
+        unrouted: dict[str, list[tuple[DeploymentStatus, Any]]] = {}
         for key, dep in sorted(index.deployments.items()):
             if key in used:
                 continue
@@ -210,6 +211,11 @@ class KubernetesBackend:
                 hit = _Mapped(rv, "", index, _orphan(dep, index), None, frozenset())
             memo[("orphan", *key)] = hit
             orphans.append(hit.endpoint)
+            unrouted.setdefault(key[0], []).append((hit.endpoint, dep))
+        for ns, found in unrouted.items():  # listed per namespace, so they can be selected and acted on
+            endpoint, ref = _unrouted(ns, found, index)
+            endpoints.append(endpoint)
+            refs[endpoint.name] = ref
         self._memo = memo
         self.refs = refs
         return InventorySnapshot(self.place_id, time.time(), tuple(endpoints), tuple(orphans))
@@ -316,6 +322,25 @@ class KubernetesBackend:
             raise
         self.record(done, outcome="approved" if verb == "approve" else "withdrawn", endpoint=endpoint, identity=me)
         return done
+
+
+UNROUTED = "{namespace} · no route"
+
+
+def _unrouted(namespace: str, found: list[tuple[DeploymentStatus, Any]], index: Index
+              ) -> tuple[EndpointStatus, ep.EndpointRef]:
+    """The Deployments of `namespace` that no route sends traffic to, as one inventory entry with no
+    split: their details, pods, logs and rollback are reachable; a traffic change is not offered."""
+    name = UNROUTED.format(namespace=namespace)
+    deployments = [d.model_copy(update={"endpoint": name}) for d, _ in found]
+    status = EndpointStatus(
+        name=name, description=f"Deployments in namespace {namespace} that no HTTPRoute, VirtualService, "
+                               "InferenceService, Rollout or Canary routes to", traffic={}, mirror={}, revision=0,
+        applied_revision=0, scoring_uri="", deployments=deployments,
+        created=min(d.created for d in deployments))
+    ref = ep.EndpointRef("v1", "Namespace", namespace, namespace, "", 0,
+                         workloads={d.name: workload(dep, index) for d, dep in found})
+    return status, ref
 
 
 def _orphan(dep: dict[str, Any], index: Index) -> DeploymentStatus:

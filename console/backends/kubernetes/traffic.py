@@ -86,10 +86,16 @@ def ref_of(backend: KubernetesBackend, endpoint: str) -> EndpointRef:
     return ref
 
 
+def no_split(ref: EndpointRef) -> str:
+    if ref.kind == "Namespace":  # the Deployments of a namespace that no route sends traffic to
+        return f"the Deployments of namespace {ref.namespace} here are behind no route: no traffic split to change"
+    return f"{ref.kind} {ref.namespace}/{ref.name} has no traffic split the console can change"
+
+
 def route_kind(ref: EndpointRef) -> RouteKind:
     found = ROUTE_KINDS.get(ref.kind) or CONTROLLED.get(ref.kind)
     if found is None:
-        raise NotSupported(f"{ref.kind} {ref.namespace}/{ref.name} has no traffic split the console can change")
+        raise NotSupported(no_split(ref))
     return found
 
 
@@ -331,6 +337,8 @@ def conflict_read(backend: KubernetesBackend, endpoint: str, current: Any = None
 def patch_permission(backend: KubernetesBackend, endpoint: str) -> Permissions:
     """Asked of the cluster now: may this identity patch the endpoint's object in its namespace?"""
     ref = ref_of(backend, endpoint)
+    if ref.kind not in ROUTE_KINDS and ref.kind not in CONTROLLED:
+        return Permissions(read_only=backend.read_only)  # nothing to patch: blocked() says why
     rk = route_kind(ref)
     return review(backend.connection(), [Permission("patch", rk.group, rk.plural, ref.namespace)], backend.read_only)
 
@@ -345,6 +353,6 @@ def blocked(backend: KubernetesBackend, endpoint: str, permissions: Permissions)
         return refused
     rk = ROUTE_KINDS.get(ref.kind)
     if rk is None:
-        return f"{ref.kind} has no traffic split the console can change"
+        return no_split(ref)
     kind = Kind(rk.group, rk.version, rk.plural, rk.kind, patchable=True)
     return permissions.missing_for("patch", kind, ref.namespace)
