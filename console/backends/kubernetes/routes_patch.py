@@ -22,9 +22,8 @@ from kubernetes import watch as _watch_module
 from kubernetes.client.exceptions import ApiException
 
 from console.backends.base import BackendError, Conflict, Forbidden, Invalid, NotFound, Unauthorized, Unreachable
+from console.backends.kubernetes.wording import CONFIRMED, NOT_CONFIRMED
 
-CONFIRMED = "applied: every parent gateway accepted the new generation"
-NOT_CONFIRMED = "accepted by the API server, data plane not confirmed"
 TIMEOUT_S = 15.0  # every request to the API server
 _watch: Any = _watch_module  # the client's watch helper is untyped
 

@@ -9,14 +9,13 @@ They raise the typed BackendErrors of console/backends/base.py.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.backends.base import Invalid, NotFound, NotSupported
 from console.backends.engine import EngineBackend, actor
-from console.backends.kubernetes import traffic as cluster
-from console.backends.kubernetes.backend import KubernetesBackend
 from console.domain.approvals import ChangeProposal
 from console.domain.guards import Verdict
 from console.domain.models import AuditEvent, EndpointStatus, Revision
@@ -93,6 +92,21 @@ class Sent:
     text: str
 
 
+if TYPE_CHECKING:
+    from console.backends.kubernetes.traffic import ClusterRead
+
+
+def _cluster(backend: object) -> Any:
+    """backends/kubernetes/traffic.py when `backend` is a Kubernetes context, else None. The Kubernetes client
+    loads with the first context connected, not with the console: no context, no client."""
+    module = sys.modules.get("console.backends.kubernetes.backend")
+    if module is None or not isinstance(backend, module.KubernetesBackend):
+        return None
+    from console.backends.kubernetes import traffic
+
+    return traffic
+
+
 def engine_of(backend: object) -> EngineBackend:
     if not isinstance(backend, EngineBackend):
         raise NotSupported("traffic changes from the console work on the local engine and on Kubernetes contexts "
@@ -100,13 +114,13 @@ def engine_of(backend: object) -> EngineBackend:
     return backend
 
 
-def _from_cluster(read: cluster.ClusterRead) -> EndpointRead:
+def _from_cluster(read: ClusterRead) -> EndpointRead:
     return EndpointRead(read.status, read.revisions, read.read_at, None, read.precondition, read.head, read.target,
                         read.confirms, read.control)
 
 
 def read_endpoint(backend: object, endpoint: str, with_rollout: bool = True) -> EndpointRead:
-    if isinstance(backend, KubernetesBackend):
+    if (cluster := _cluster(backend)) is not None:
         return _from_cluster(cluster.read(backend, endpoint))
     engine = engine_of(backend)
     status: EndpointStatus = engine._call("endpoint", endpoint)
@@ -125,7 +139,7 @@ def read_endpoint(backend: object, endpoint: str, with_rollout: bool = True) -> 
 def send(backend: object, change: Change) -> EndpointStatus | ChangeProposal | Sent:
     """Send `change` with If-Match on its revision (a cluster: the resourceVersion reviewed); the endpoint as it
     now stands (or the proposal; a cluster: what the API server answered)."""
-    if isinstance(backend, KubernetesBackend):
+    if (cluster := _cluster(backend)) is not None:
         sent = cluster.send(backend, change.endpoint, change.kind, change.revision, change.precondition,
                             change.traffic, actor=change.actor or actor(), reason=change.reason,
                             to_revision=change.to_revision, mirror_before=change.mirror_before, mirror=change.mirror)
@@ -151,10 +165,10 @@ def conflict_details(backend: object, endpoint: str, since_revision: int, change
                      current: Any = None) -> tuple[EndpointRead, list[AuditEvent]]:
     """The endpoint now, and the audit events of the changes made to it after `since_revision` (a cluster: after
     the history revision the change was reviewed on; `current` is the object the 409 came with)."""
-    if isinstance(backend, KubernetesBackend):
+    if (cluster := _cluster(backend)) is not None:
         now = cluster.conflict_read(backend, endpoint, current)
         seen = change.seen if change is not None and change.seen is not None else 0
-        return _from_cluster(now), cluster.changes_since(now, seen, since_revision, backend.place_id)
+        return _from_cluster(now), cluster.changes_since(now, seen, since_revision, getattr(backend, "place_id", ""))
     read = read_endpoint(backend, endpoint, with_rollout=True)
     newer = [r for r in read.revisions if r.number > since_revision]
     events: list[AuditEvent] = []
@@ -168,7 +182,7 @@ def conflict_details(backend: object, endpoint: str, since_revision: int, change
 def cluster_permission(backend: object, endpoint: str) -> tuple[tuple[str, str], Any]:
     """A cluster endpoint: whether this identity may patch its object, asked of the cluster (a worker call);
     ((kind, namespace), Permissions) for the caller's cache."""
-    if not isinstance(backend, KubernetesBackend):
+    if (cluster := _cluster(backend)) is None:
         raise NotSupported("permissions are asked of Kubernetes contexts only")
     ref = cluster.ref_of(backend, endpoint)
     return (ref.kind, ref.namespace), cluster.patch_permission(backend, endpoint)
@@ -176,17 +190,18 @@ def cluster_permission(backend: object, endpoint: str) -> tuple[tuple[str, str],
 
 def cluster_key(backend: object, endpoint: str) -> tuple[str, str] | None:
     """The permission cache key of a cluster endpoint (None: not a cluster endpoint, or not listed). No I/O."""
-    if not isinstance(backend, KubernetesBackend):
+    if _cluster(backend) is None:
         return None
-    ref = backend.refs.get(endpoint)
+    ref = getattr(backend, "refs", {}).get(endpoint)
     return (ref.kind, ref.namespace) if ref else None
 
 
 def cluster_blocked(backend: object, endpoint: str, permissions: Any) -> str | None:
     """Why this person may not change the endpoint's traffic (None: they may). No I/O."""
-    if not isinstance(backend, KubernetesBackend):
+    if (cluster := _cluster(backend)) is None:
         return None
-    return cluster.blocked(backend, endpoint, permissions)
+    result: str | None = cluster.blocked(backend, endpoint, permissions)
+    return result
 
 
 def rollout_abort(backend: object, endpoint: str, reason: str) -> dict[str, Any]:

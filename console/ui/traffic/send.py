@@ -24,7 +24,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from console.backends.base import BackendError, Conflict, Forbidden, NotSupported, Unreachable
-from console.backends.kubernetes.routes_patch import CONFIRMED, NOT_CONFIRMED
+from console.backends.kubernetes.wording import CONFIRMED, NOT_CONFIRMED
 from console.domain.approvals import ChangeProposal
 from console.domain.models import AuditEvent, EndpointStatus
 from console.ui.models.tables import split_text
