@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer, Signal
 
 from console.domain.models import Revision, Slo
 from tests.gui.plots_helpers import PLACE, T0, Clock, batch, feed, gpu, make_panel, sample
@@ -24,7 +25,7 @@ def test_latency_and_traffic_curves_carry_the_samples(qtbot):
     assert x[-1] == T0 + 60 and y[-1] == 20.0
     assert panel.latency.curves["fraud-v2/False/p99"].getData()[1][-1] == 60.0
     assert panel.traffic.curves["fraud-v1/False/rate"].getData()[1][-1] == 90.0
-    assert panel.errors.curves["fraud-v2/False/4xx"].getData()[1][-1] == 1.0
+    assert panel.errors.curves["fraud-v2/False/5xx"].getData()[1][-1] == 0.0
     assert sorted(panel.latency.legend_names()) == ["fraud-v1", "fraud-v2"]
     # one colour per deployment, the same on every chart
     pens = {panel.latency.curves["fraud-v1/False/p99"].opts["pen"].color().name(),
@@ -42,6 +43,22 @@ def test_percentile_selector_hides_and_shows_curves(qtbot):
     panel.latency.boxes["p95"].setChecked(False)
     assert "fraud-v1/False/p95" not in panel.latency.curves
     assert "fraud-v1/False/p99" in panel.latency.curves
+
+
+def test_errors_show_5xx_by_default_and_4xx_one_click_away(qtbot):
+    panel = make_panel(qtbot, Clock(T0 + 10))
+    feed(panel, T0, T0 + 10)
+    panel.redraw()
+    assert sorted(panel.errors.curves) == ["fraud-v1/False/5xx", "fraud-v2/False/5xx"]  # server errors
+    box = panel.errors.boxes["4xx"]
+    assert box.isVisible() and not box.isChecked()
+    box.setChecked(True)  # redraws at once
+    assert panel.errors.data["fraud-v2/False/4xx"].y[-1] == 1.0
+    assert panel.errors.curves["fraud-v2/False/4xx"].opts["pen"].style() == Qt.PenStyle.DashLine
+    panel.errors.boxes["5xx"].setChecked(False)
+    assert sorted(panel.errors.curves) == ["fraud-v1/False/4xx", "fraud-v2/False/4xx"]
+    panel.errors.mode.setCurrentText(panel.errors.PERCENT)  # the boxes choose among rates only
+    assert not box.isVisible() and sorted(panel.errors.curves) == ["fraud-v1/False/5xx%", "fraud-v2/False/5xx%"]
 
 
 def test_slo_thresholds_are_drawn_at_their_values(qtbot):
@@ -121,6 +138,53 @@ def test_the_timer_redraws_only_a_visible_panel(qtbot):
     assert panel.redraws == count
 
 
+class PaintSpy(QObject):
+    """Notes, at each paint of a chart, how many redraws the panel has done so far."""
+
+    painted = Signal()
+
+    def __init__(self, panel) -> None:
+        super().__init__()
+        self.panel = panel
+        self.charts = {chart.plot.viewport(): index for index, chart in enumerate(panel.charts)}
+        self.seen: set[tuple[int, int]] = set()  # (chart's index, the panel's redraw count at a paint of it)
+        for viewport in self.charts:
+            viewport.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Paint and watched in self.charts:
+            self.seen.add((self.charts[watched], self.panel.redraws))
+            self.painted.emit()
+        return False
+
+
+def test_each_chart_is_painted_before_the_next_is_redrawn(qtbot):
+    clock = Clock(T0 + 5)
+    panel = make_panel(qtbot, clock)
+    feed(panel, T0, T0 + 8)
+    spy = PaintSpy(panel)
+    probes: set[int] = set()  # the panel's redraw count each time a zero timer (as input would) got its turn
+    probe = QTimer()
+    probe.setInterval(0)
+    probe.timeout.connect(lambda: probes.add(panel.redraws))
+    probe.start()
+    for second in (6, 7):  # the second tick is measured: the first also paints what showing the panel left
+        spy.seen.clear()
+        probes.clear()
+        start = panel.redraws
+        clock.now = T0 + second
+        loop = QEventLoop()  # a plain event loop, as the app's (qtbot.waitUntil would pause in between)
+        spy.painted.connect(lambda end=start + 4, loop=loop: loop.quit() if (3, end) in spy.seen else None)
+        QTimer.singleShot(3000, loop.quit)
+        panel.timer.timeout.emit()  # the 1 Hz tick
+        loop.exec()
+    probe.stop()
+    # chart k is painted while the tick has redrawn k + 1 charts, and the GUI thread gets to
+    # other events between the charts, not only after all four
+    assert {(k, start + k + 1) for k in range(4)} <= spy.seen
+    assert {start + 1, start + 2, start + 3} <= probes
+
+
 def test_window_switch_changes_the_x_range(qtbot):
     clock = Clock(T0 + 3600)
     panel = make_panel(qtbot, clock)
@@ -147,7 +211,8 @@ def test_gaps_break_the_curves(qtbot):
     data = panel.traffic.data["fraud-v1/False/rate"]
     inside = (data.x > T0 + 20) & (data.x <= T0 + 40)
     assert np.isnan(data.y[inside]).all() and not np.isnan(data.y[data.x == T0 + 41]).any()
-    assert panel.traffic.curves["fraud-v1/False/rate"].opts["connect"] == "finite"
+    # the line drawn stops at the gap: it connects finite points only
+    assert panel.traffic.curves["fraud-v1/False/rate"].curve.opts["connect"] == "finite"
 
 
 def test_no_gpu_is_said_in_the_saturation_chart(qtbot):

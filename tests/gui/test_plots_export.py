@@ -8,9 +8,9 @@ from datetime import datetime
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
 
-from console.ui.plots.colours import PALETTE, deployment_colour
+from console.ui.plots.colours import PALETTE, deployment_colour, deployment_colours
 from console.ui.views.endpoint import EndpointView
-from tests.gui.plots_helpers import PLACE, T0, Clock, endpoint, feed, make_panel
+from tests.gui.plots_helpers import PLACE, T0, Clock, batch, endpoint, feed, make_panel, sample
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -77,6 +77,34 @@ def test_deployment_colours_are_stable_and_from_the_palette():
     assert deployment_colour("fraud-v1").name().upper() in PALETTE
     names = [f"model-{i}" for i in range(40)]
     assert len({deployment_colour(n).name() for n in names}) >= 8  # spread over the palette
+
+
+def test_deployments_of_one_endpoint_never_share_a_colour():
+    demo = ["fraud-v1", "fraud-v2", "fraud-v3"]
+    assert deployment_colour("fraud-v1") == deployment_colour("fraud-v3")  # alone, their names collide
+    colours = deployment_colours(demo)
+    assert len({c.name() for c in colours.values()}) == 3
+    assert colours == deployment_colours(list(reversed(demo)))  # the order asked in does not matter
+    assert colours["fraud-v1"].name().upper() in PALETTE
+    many = [f"ranker-{i}" for i in range(20)]  # more than the palette's twelve
+    assert len({c.name() for c in deployment_colours(many).values()}) == 20
+    assert deployment_colour("ranker-7", many) == deployment_colours(many)["ranker-7"]
+
+
+def test_a_deployment_has_one_colour_in_every_chart_and_the_readout(qtbot):
+    clock = Clock(T0 + 30)
+    panel = make_panel(qtbot, clock)  # the endpoint has fraud-v1, fraud-v2 and fraud-v3
+    for t in range(1, 31):
+        panel.add_batch(batch(T0 + t, (sample(T0 + t, "fraud-v1"), sample(T0 + t, "fraud-v3"))))
+    panel.redraw()
+    expected = deployment_colours(["fraud-v1", "fraud-v2", "fraud-v3"])
+    for chart in panel.charts:
+        for curve in chart.data.values():
+            assert chart.curves[curve.key].opts["pen"].color().name() == expected[curve.deployment].name()
+    v1, v3 = (panel.traffic.curves[f"{d}/False/rate"].opts["pen"].color() for d in ("fraud-v1", "fraud-v3"))
+    assert v1 != v3
+    panel.traffic.show_values_at(T0 + 20)
+    assert f'color:{v3.name()}">fraud-v3 req/s' in panel.traffic.readout.text()
 
 
 def test_the_endpoint_view_shows_the_charts_of_its_endpoint(qtbot):

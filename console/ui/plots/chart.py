@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPen
 from PySide6.QtWidgets import (
     QComboBox,
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.ui.plots import export
-from console.ui.plots.colours import BREACH, MARKER, deployment_colour, marker_pen, span_colour, threshold_pen
+from console.ui.plots.colours import BREACH, MARKER, marker_pen, span_colour, threshold_pen
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -48,6 +48,37 @@ class Curve:
     @property
     def name(self) -> str:
         return f"{self.deployment} {self.label}".strip()
+
+
+# NaN (no sample) breaks a line; "auto" draws a curve without any NaN the faster way
+CONNECT = "auto"
+
+
+class ViewBounded(pg.PlotCurveItem):  # type: ignore[misc]  # pyqtgraph has no type hints
+    """A curve whose bounds are its view box's visible rectangle.
+
+    The view box clips what its curves paint to that rectangle anyway. pyqtgraph's own bounds are
+    the data's NaN-aware minimum and maximum plus a pen's width in pixels, computed afresh each
+    time the data or the view changes: twice a frame per curve on a chart that scrolls every
+    second, about a fifth of its paint."""
+
+    def boundingRect(self) -> QRectF:
+        view = self.getViewBox()
+        rect: QRectF = view.viewRect() if view is not None else super().boundingRect()
+        return rect
+
+
+def new_item(pen: QPen) -> pg.PlotDataItem:
+    """A curve as every chart draws one: peak downsampling and clip-to-view on, bounds from the view."""
+    item = pg.PlotDataItem(pen=pen, connect=CONNECT)
+    item.setDownsampling(auto=True, method="peak")
+    item.setClipToView(True)
+    stock, item.curve = item.curve, ViewBounded()  # before the item has data or a scene
+    stock.sigClicked.disconnect(item.sigClicked)
+    stock.setParentItem(None)
+    item.curve.setParentItem(item)
+    item.curve.sigClicked.connect(item.sigClicked)
+    return item
 
 
 def plain(value: float, suffix: str = "") -> str:
@@ -153,12 +184,13 @@ class Chart(QWidget):
         for curve in curves:
             item = self.curves.get(curve.key)
             if item is None:
-                item = self.curves[curve.key] = pg.PlotDataItem(pen=curve.pen, connect="finite")
-                item.setDownsampling(auto=True, method="peak")
-                item.setClipToView(True)
+                item = self.curves[curve.key] = new_item(curve.pen)
                 item.setVisible(curve.deployment not in self.hidden)
                 self.plot.addItem(item)
-            item.setData(curve.x, curve.y, connect="finite")
+            elif curve.pen != item.opts["pen"]:  # another deployment came: the colours were dealt anew
+                item.setPen(curve.pen)
+                self._legend_items.clear()
+            item.setData(curve.x, curve.y, connect=CONNECT)
             self.data[curve.key] = curve
         self._sync_legend()
 
@@ -177,6 +209,9 @@ class Chart(QWidget):
         if self.threshold.isVisible():
             high = max(high, float(self.threshold.value()))
         self.plot.setYRange(low, high * 1.08 if high > 0 else 1.0, padding=0)
+        # the view's transform now, not as Qt paints: its curves and lines would then ask for
+        # a second paint of the whole plot
+        self.plot.getPlotItem().vb.updateMatrix()
 
     def set_y_label(self, text: str, units: str = "") -> None:
         """Label the y axis; unchanged labels are not set again (that would lay the plot out anew)."""
@@ -288,7 +323,7 @@ class Chart(QWidget):
     def show_values_at(self, x: float) -> None:
         self.crosshair.setValue(x)
         self.crosshair.setVisible(True)
-        parts = [f'<span style="color:{deployment_colour(c.deployment).name()}">{c.name}</span> {self.fmt(v)}'
+        parts = [f'<span style="color:{c.pen.color().name()}">{c.name}</span> {self.fmt(v)}'
                  for c, v in self.values_at(x)]
         stamp = export.time_text(x, local=True)
         self.readout.setText(f"{stamp} · " + " · ".join(parts) if parts else stamp)

@@ -1,14 +1,18 @@
 """One colour per deployment, the same in every chart, table and run.
 
-The colour comes from a fixed palette indexed by a CRC-32 of the deployment's name (stable
-across runs and machines, unlike Python's salted `hash()`). The palette is Okabe-Ito's
-colour-blind-safe set followed by a few distinct extras, all readable on light and dark
-backgrounds.
+The deployments of one endpoint never share a colour: `deployment_colours` takes all of their
+names and, in sorted-name order, gives each the palette entry a CRC-32 of its name points at
+(stable across runs and machines, unlike Python's salted `hash()`), or the next one still free.
+Past the palette's twelve, further colours are spread round the hue circle by the golden angle.
+So a colour depends only on the endpoint's set of deployment names: every view that asks with
+the same set gets the same colours. The palette is Okabe-Ito's colour-blind-safe set followed by
+a few distinct extras, all readable on light and dark backgrounds.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPen
@@ -35,13 +39,39 @@ PERCENTILE_STYLES = {"p50": Qt.PenStyle.DotLine, "p90": Qt.PenStyle.DashDotLine,
                      "p99": Qt.PenStyle.SolidLine, "mean": Qt.PenStyle.DashDotDotLine}
 
 
-def deployment_colour(name: str) -> QColor:
-    """The deployment's colour: a palette entry chosen by the CRC-32 of its name."""
-    return QColor(PALETTE[zlib.crc32(name.encode("utf-8")) % len(PALETTE)])
+GOLDEN = 0.618033988749895
 
 
-def deployment_pen(name: str, style: Qt.PenStyle = Qt.PenStyle.SolidLine, width: float = 1.0) -> QPen:
-    pen = QPen(deployment_colour(name))
+def colour_at(slot: int) -> QColor:
+    """The palette's entry `slot`; past its end, hues spread by the golden angle."""
+    if slot < len(PALETTE):
+        return QColor(PALETTE[slot])
+    return QColor.fromHsvF((0.07 + (slot - len(PALETTE)) * GOLDEN) % 1.0, 0.75, 0.8)
+
+
+def deployment_colours(names: Iterable[str]) -> dict[str, QColor]:
+    """A colour for each of an endpoint's deployments, no two alike: in sorted-name order, each
+    takes the palette entry its name's CRC-32 points at or, if a sibling has it, the next free one."""
+    taken: set[int] = set()
+    found: dict[str, QColor] = {}
+    for name in sorted(set(names)):
+        start = zlib.crc32(name.encode("utf-8")) % len(PALETTE)
+        free = [s for s in (*range(start, len(PALETTE)), *range(start)) if s not in taken]
+        slot = free[0] if free else len(taken)  # the palette is used up: the next extra colour
+        taken.add(slot)
+        found[name] = colour_at(slot)
+    return found
+
+
+def deployment_colour(name: str, siblings: Iterable[str] = ()) -> QColor:
+    """The deployment's colour among `siblings` (the other deployments of its endpoint)."""
+    return deployment_colours([name, *siblings])[name]
+
+
+def deployment_pen(name: str, style: Qt.PenStyle = Qt.PenStyle.SolidLine, width: float = 1.0,
+                   colour: QColor | None = None) -> QPen:
+    """A cosmetic pen in `colour` (default: the deployment's colour on its own, without siblings)."""
+    pen = QPen(colour if colour is not None else deployment_colour(name))
     pen.setStyle(style)
     pen.setWidthF(width)
     pen.setCosmetic(True)

@@ -3,8 +3,8 @@
 - Latency: p50/p95/p99 per deployment (the person picks which), the SLO's latency threshold.
 - Traffic: requests per second per deployment, or the observed share of the endpoint's live
   requests against the target weight (a step line from the revisions).
-- Errors: 4xx and 5xx per second per deployment, or 5xx as a percent of requests with the SLO's
-  error-rate threshold.
+- Errors: 5xx (and, one click away, 4xx) per second per deployment, or 5xx as a percent of
+  requests with the SLO's error-rate threshold.
 - Saturation: GPU utilisation and memory per GPU and deployment, replica CPU and memory, and the
   KV cache and queue depth of LLM servers — whichever the source reports.
 """
@@ -12,16 +12,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPen
+from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QCheckBox, QWidget
 
 from console.domain.models import EndpointStatus
 from console.domain.series import SeriesKey, TelemetryStore, Window, gpu_figure, revision_steps
 from console.ui.plots.chart import Chart, Curve, plain
-from console.ui.plots.colours import PERCENTILE_STYLES, deployment_pen
+from console.ui.plots.colours import PERCENTILE_STYLES, deployment_colours, deployment_pen
 
 MIRROR_ALPHA = 150
 
@@ -42,9 +43,22 @@ class View:
     def keys(self, mirror: bool = True) -> list[SeriesKey]:
         return [k for k in self.store.keys(self.place_id, self.name) if mirror or not k.mirror]
 
+    @cached_property
+    def colours(self) -> dict[str, QColor]:
+        """Each deployment's colour among all the endpoint's deployments (no two alike)."""
+        names = {k.deployment for k in self.store.keys(self.place_id, self.name)}
+        names.update(d for _time, traffic in self.changes for d in traffic)
+        if self.endpoint is not None:
+            names.update(d.name for d in self.endpoint.deployments)
+            names.update(self.endpoint.traffic)
+        return deployment_colours(names)
 
-def _pen(key: SeriesKey, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
-    pen = deployment_pen(key.deployment, style)
+    def pen(self, deployment: str, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+        return deployment_pen(deployment, style, colour=self.colours.get(deployment))
+
+
+def _pen(view: View, key: SeriesKey, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+    pen = view.pen(key.deployment, style)
     if key.mirror:
         colour = pen.color()
         colour.setAlpha(MIRROR_ALPHA)
@@ -90,7 +104,7 @@ class LatencyChart(Chart):
             for name in figures:
                 label = "mean" if name == "latency_mean" else name
                 curves.append(Curve(f"{key.deployment}/{key.mirror}/{label}", key.deployment, _label(key, label),
-                                    _pen(key, PERCENTILE_STYLES[label]), view.window.x, values[name]))
+                                    _pen(view, key, PERCENTILE_STYLES[label]), view.window.x, values[name]))
         self.set_curves(curves)
         slo = view.endpoint.slo if view.endpoint else None
         if slo is not None and slo.latency_ms is not None:
@@ -113,7 +127,7 @@ class TrafficChart(Chart):
             for key in view.keys():
                 rate = view.store.read(key, ("rate",), view.window)["rate"]
                 curves.append(Curve(f"{key.deployment}/{key.mirror}/rate", key.deployment, _label(key, "req/s"),
-                                    _pen(key), view.window.x, rate))
+                                    _pen(view, key), view.window.x, rate))
         else:
             self.set_y_label("share of live requests (%)")
             self.fmt = lambda v: plain(v, " %")
@@ -122,10 +136,10 @@ class TrafficChart(Chart):
             names = sorted(set(shares) | {d for _, traffic in changes for d in traffic})
             for name in names:
                 if name in shares:
-                    curves.append(Curve(f"{name}/share", name, "share", deployment_pen(name), view.window.x,
+                    curves.append(Curve(f"{name}/share", name, "share", view.pen(name), view.window.x,
                                         shares[name]))
                 xs, ys = revision_steps(changes, name, view.now)
-                curves.append(Curve(f"{name}/target", name, "target", deployment_pen(name, Qt.PenStyle.DashLine),
+                curves.append(Curve(f"{name}/target", name, "target", view.pen(name, Qt.PenStyle.DashLine),
                                     xs, ys))
         self.set_curves(curves)
 
@@ -133,8 +147,29 @@ class TrafficChart(Chart):
 class ErrorsChart(Chart):
     RATE, PERCENT = "Errors per second", "5xx as % of requests"
 
+    STYLES = {"5xx": Qt.PenStyle.SolidLine, "4xx": Qt.PenStyle.DashLine}
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Errors", "errorsChart", "errors/s", (self.RATE, self.PERCENT), parent)
+        self.boxes: dict[str, QCheckBox] = {}
+        for position, name in enumerate(self.STYLES):
+            box = QCheckBox(name, self)
+            box.setObjectName(f"errors_{name}")
+            box.setAccessibleName(f"Show {name} errors per second")
+            box.setToolTip({"5xx": "solid line: server errors", "4xx": "dashed line: client errors"}[name])
+            box.setChecked(name == "5xx")  # server errors by default: what SLOs judge
+            box.toggled.connect(lambda _on: self.sig_mode_changed.emit("figures"))
+            self.header.insertWidget(2 + position, box)
+            self.boxes[name] = box
+
+    def _on_mode_text_changed(self, text: str) -> None:
+        for box in self.boxes.values():  # the boxes choose among the rates only
+            box.setVisible(text == self.RATE)
+        super()._on_mode_text_changed(text)
+
+    def figures(self) -> list[str]:
+        """The error classes drawn per second ('5xx', '4xx'), as the boxes say."""
+        return [name for name, box in self.boxes.items() if box.isChecked()]
 
     def refresh(self, view: View) -> None:
         curves = []
@@ -142,11 +177,13 @@ class ErrorsChart(Chart):
         if self.mode.currentText() == self.RATE:
             self.set_y_label("errors/s")
             self.fmt = lambda v: plain(v, "/s")
+            chosen = self.figures()
             for key in view.keys():
-                values = view.store.read(key, ("rate_5xx", "rate_4xx"), view.window)
-                for figure, style in (("5xx", Qt.PenStyle.SolidLine), ("4xx", Qt.PenStyle.DashLine)):
+                values = view.store.read(key, [f"rate_{f}" for f in chosen], view.window)
+                for figure in chosen:
+                    style = self.STYLES[figure]
                     curves.append(Curve(f"{key.deployment}/{key.mirror}/{figure}", key.deployment,
-                                        _label(key, f"{figure}/s"), _pen(key, style), view.window.x,
+                                        _label(key, f"{figure}/s"), _pen(view, key, style), view.window.x,
                                         values[f"rate_{figure}"]))
             self.set_threshold(None)  # the SLO is a percent of requests, not a rate
         else:
@@ -155,7 +192,7 @@ class ErrorsChart(Chart):
             for key in view.keys():
                 percent = view.store.read(key, ("error_percent",), view.window)["error_percent"]
                 curves.append(Curve(f"{key.deployment}/{key.mirror}/5xx%", key.deployment, _label(key, "5xx %"),
-                                    _pen(key), view.window.x, percent))
+                                    _pen(view, key), view.window.x, percent))
             if slo is not None and slo.error_rate_percent is not None:
                 self.set_threshold(slo.error_rate_percent, f"SLO 5xx {slo.error_rate_percent:g} %")
             else:
@@ -209,7 +246,7 @@ class SaturationChart(Chart):
                 values = view.store.read(key, gpus, view.window)
                 for index, figure in enumerate(gpus):
                     curves.append(Curve(f"{key.deployment}/{figure}", key.deployment, f"GPU{index}",
-                                        deployment_pen(key.deployment, styles[index % len(styles)]),
+                                        view.pen(key.deployment, styles[index % len(styles)]),
                                         view.window.x, values[figure]))
         else:
             figures, labels, y_label = self.GAUGES[mode]
@@ -223,7 +260,7 @@ class SaturationChart(Chart):
                 values = view.store.read(key, figures, view.window)
                 for index, (figure, label) in enumerate(zip(figures, labels, strict=True)):
                     curves.append(Curve(f"{key.deployment}/{figure}", key.deployment, label + host,
-                                        deployment_pen(key.deployment, styles[index]), view.window.x,
+                                        view.pen(key.deployment, styles[index]), view.window.x,
                                         values[figure]))
         self.set_note(" · ".join(notes))
         self.set_curves(curves)

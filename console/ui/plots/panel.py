@@ -55,6 +55,14 @@ class ChartsPanel(QWidget):
         self._sources: dict[str, str] = {}
         self._queue: list[Chart] = []  # charts still to redraw in this tick
         self._tick_at = 0.0
+        self._painting: Chart | None = None  # the chart redrawn in the last event, to paint in the next
+        # The steps wait for a zero timer, not a posted event (a zero singleShot): posted events
+        # all run in one pass, without input between them. Qt paints a window on a 5 ms timer of
+        # its own, all that is dirty at once; so each chart is painted in a step of its own.
+        self._next = QTimer(self)
+        self._next.setSingleShot(True)
+        self._next.setInterval(0)
+        self._next.timeout.connect(self._on_queue_next)
 
         self.window_box = QComboBox(self)
         self.window_box.setObjectName("chartsWindow")
@@ -212,22 +220,31 @@ class ChartsPanel(QWidget):
 
     # ------------------------------------------------------------ drawing
     def _on_timer_timeout(self) -> None:
-        """The 1 Hz tick: each chart on screen is redrawn (and painted) in an event of its own,
-        one after the other, so the GUI thread handles input between them."""
+        """The 1 Hz tick: each chart on screen is redrawn in an event of its own and painted in
+        the next, one chart after the other, so the GUI thread handles input between them."""
         if self.paused or not self.isVisible():
             return
         self._queue = [c for c in self.charts if c.is_showing()]
         self._tick_at = self.clock()
+        self._painting = None
         self._on_queue_next()
 
     def _on_queue_next(self) -> None:
+        chart = self._painting
+        if chart is not None:  # redrawn in the last event: paint it now, on its own
+            self._painting = None
+            if chart.is_showing():
+                chart.plot.viewport().repaint()
+            if self._queue:
+                self._next.start()
+            return
         if not self._queue or self.paused:
             self._queue = []
             return
         chart = self._queue.pop(0)
         self.redraw(only=chart, at=self._tick_at)
-        if self._queue:
-            QTimer.singleShot(0, self, self._on_queue_next)
+        self._painting = chart
+        self._next.start()
 
     def _on_chart_mode_changed(self, chart: Chart) -> None:
         self.redraw(user=True, only=chart)
