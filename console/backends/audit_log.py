@@ -88,14 +88,21 @@ class ConsoleAuditLog:
         except OSError as exc:
             raise AuditLogError(f"cannot read the console's audit log {self.path}: {exc}") from exc
 
+    def _read_all(self) -> list[dict[str, Any]]:
+        """Every row, read under the file lock (another console's line is never seen half written)."""
+        with self._lock:
+            try:
+                with self._file_lock:
+                    return list(self._rows())
+            except Timeout as exc:
+                raise AuditLogError(f"the console's audit log {self.path} is locked by another process "
+                                    f"(waited {LOCK_TIMEOUT_S:g} s)") from exc
+
     def events(self, since: int = 0, place: str | None = None) -> list[AuditEvent]:
         """Events after sequence number `since`, of `place` when given, oldest first."""
-        with self._lock:
-            rows = list(self._rows())
-        return [AuditEvent.model_validate(r) for r in rows
+        return [AuditEvent.model_validate(r) for r in self._read_all()
                 if r["seq"] > since and (place is None or r.get("place") == place)]
 
     def verify(self) -> tuple[int, str] | None:
         """(seq, why) of the first event that breaks the hash chain, or None when it is whole."""
-        with self._lock:
-            return first_broken(list(self._rows()))
+        return first_broken(self._read_all())

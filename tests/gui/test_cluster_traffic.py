@@ -235,7 +235,8 @@ def test_without_patch_permission_or_read_only_review_and_rollback_are_disabled_
     panel.rows["iris-v2"].slider.setValue(20)
     assert not panel.review_button.isEnabled() and not panel.rollback_button.isEnabled()
     assert panel.review_button.toolTip() == panel.rollback_button.toolTip() == MISSING
-    window.traffic.rollback()  # the shortcut and the palette say why, too
+    window.traffic.rollback()  # the shortcut and the palette say why, too, and read nothing
+    assert window.console.sink.messages[-1].text == f"default/iris: cannot roll it back: {MISSING}"
     assert window.traffic.rollback_dialog is None
 
     console = window.console

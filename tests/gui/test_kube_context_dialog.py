@@ -103,3 +103,18 @@ def test_the_test_names_refused_permissions(consoles: list[Console], cluster: Fa
     text = dialog.test_result.text()
     assert "as viewer" in text and "The cluster refuses" in text, text
     assert "patch httproutes.gateway.networking.k8s.io in all namespaces" in text
+
+
+def test_closing_during_the_test_drops_its_answer(consoles: list[Console], tmp_path: Path, qtbot) -> None:  # type: ignore[no-untyped-def]
+    console = _console(tmp_path)
+    consoles.append(console)
+    console.load(None)
+    dialog = PlaceFlows(console, None).edit(PLACE)  # type: ignore[arg-type]
+    assert isinstance(dialog, KubeContextDialog)
+    qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
+    # the flows delete the dialog; the test's answer must not reach its widgets (an exception in the
+    # callback, run right after the runner reports nothing in flight, fails the test)
+    with qtbot.waitSignal(console.runner.sig_busy_changed, check_params_cb=lambda n: n == 0, timeout=20000):
+        dialog.reject()
+    config = console.place(PLACE)
+    assert config is not None and config.auto  # nothing saved

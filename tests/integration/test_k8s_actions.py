@@ -223,6 +223,22 @@ def test_argo_rollouts_abort_promote_undo(cluster: FakeCluster, api: client.ApiC
 
     record = actions.argo_promote(api, "default", "canary-ro", actor="alice", reason="good")
     assert record.before["pauseConditions"] == 1 and record.after["pauseConditions"] == 0
+    previewed = cluster.get("argoproj.io/v1alpha1", "Rollout", "default", "canary-ro")
+
+    def next_step(obj: dict) -> dict:  # type: ignore[type-arg]  # the controller moves on after the preview
+        obj["status"]["currentStepIndex"] = 2
+        return obj
+
+    cluster.modify("argoproj.io/v1alpha1", "Rollout", "default", "canary-ro", next_step)
+    with pytest.raises(Conflict, match="moved on since the preview"):
+        actions.argo_promote(api, "default", "canary-ro", actor="alice", reason="stale", read=previewed)
+    assert cluster.get("argoproj.io/v1alpha1", "Rollout", "default", "canary-ro")["status"]["currentStepIndex"] == 2
+
+    def back(obj: dict) -> dict:  # type: ignore[type-arg]
+        obj["status"]["currentStepIndex"] = 1
+        return obj
+
+    cluster.modify("argoproj.io/v1alpha1", "Rollout", "default", "canary-ro", back)
     record = actions.argo_promote(api, "default", "canary-ro", actor="alice", reason="next step")
     assert (record.before["step"], record.after["step"]) == (1, 2)
     record = actions.argo_promote(api, "default", "canary-ro", actor="alice", reason="ship it", full=True)

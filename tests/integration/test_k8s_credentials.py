@@ -47,6 +47,7 @@ def test_a_client_certificate_is_the_identity(cluster: FakeCluster, opened: list
     kube = backend(opened, cluster, context)
     result = kube.probe()
     assert result.ok, result.message
+    assert result.detail["user"] == "dana-user"  # the kubeconfig user entry this context signs in with
     assert "patch httproutes.gateway.networking.k8s.io in all namespaces" in result.detail["missing"]
     names = {e.name for e in kube.inventory().endpoints}
     assert "default/iris" in names

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from console.backends.audit_log import ConsoleAuditLog
-from console.backends.base import Conflict, Forbidden, Invalid, NotSupported, PlaceKind, Unauthorized
+from console.backends.base import Conflict, Forbidden, Invalid, NotFound, NotSupported, PlaceKind, Unauthorized
 from console.backends.kubernetes.backend import KubernetesBackend
 from console.backends.kubernetes.history import HISTORY_ANNOTATION
 from console.backends.places import PlaceConfig
@@ -182,7 +182,7 @@ def test_rollback_restores_the_previous_split_and_appends_to_the_history(
     assert [e.action for e in backend.audit()] == ["kubernetes.traffic-shift", "kubernetes.traffic-rollback",
                                                    "kubernetes.traffic-rollback"]
     read = calls.read_endpoint(backend, ROUTE)
-    with pytest.raises(Exception, match="has no history revision 9"):
+    with pytest.raises(NotFound, match="has no history revision 9"):
         calls.send(backend, change_on(read, {}, kind="rollback", to_revision=9))
 
 
@@ -248,5 +248,10 @@ def test_a_route_marked_for_approval_takes_a_proposal_not_a_patch(cluster: FakeC
     route = cluster.get(GWV, "HTTPRoute", "default", "iris")
     assert weights(cluster) == [90, 10]  # the spec is unchanged until someone approves
     proposal = json.loads(route["metadata"]["annotations"]["switchboard.dev/proposal"])
-    assert (proposal["proposer"], proposal["after"]) == ("alice@desk", {"iris-v1": 70, "iris-v2": 30})
+    # proposed as the context's user, the identity the approvals dock approves as: not approvable from here
+    assert (proposal["proposer"], proposal["after"]) == (cluster.user, {"iris-v1": 70, "iris-v2": 30})
     assert [(e.action, e.outcome) for e in backend.audit()] == [("kubernetes.traffic-propose", "proposed")]
+    with pytest.raises(Forbidden, match="another identity must approve it"):
+        backend.decide_route_proposal("approve", "HTTPRoute", "default", "iris",
+                                      read=cluster.get(GWV, "HTTPRoute", "default", "iris"), endpoint=ROUTE)
+    assert weights(cluster) == [90, 10]

@@ -204,10 +204,14 @@ def argo_abort(api: client.ApiClient, namespace: str, name: str, *, actor: str, 
 
 
 def argo_promote(api: client.ApiClient, namespace: str, name: str, *, actor: str, reason: str, full: bool = False,
-                 cluster: str = "") -> ActionRecord:
+                 cluster: str = "", read: dict[str, Any] | None = None) -> ActionRecord:
     """`kubectl argo rollouts promote [--full]`: unpause the spec, clear pause conditions (or, with no pause
-    condition on a canary, go to the next step); `--full` sets `status.promoteFull: true`."""
+    condition on a canary, go to the next step); `--full` sets `status.promoteFull: true`. `read`: the Rollout as
+    the person previewed it; if its phase, step or weight moved on since, Conflict (nothing is sent)."""
     ro = read_object(api, ROLLOUT, namespace, name)
+    if read is not None and _rollout_state(read) != _rollout_state(ro):
+        raise Conflict(f"Rollout {namespace}/{name} moved on since the preview: it is now {_rollout_state(ro)}",
+                       current=ro)
     status = ro.get("status") or {}
     status_patch: dict[str, Any] = {}
     if full:
@@ -230,10 +234,10 @@ def argo_promote(api: client.ApiClient, namespace: str, name: str, *, actor: str
 
 
 def argo_undo(api: client.ApiClient, namespace: str, name: str, *, actor: str, reason: str,
-              to_revision: int | None = None, cluster: str = "") -> ActionRecord:
+              to_revision: int | None = None, cluster: str = "", read: dict[str, Any] | None = None) -> ActionRecord:
     """`kubectl argo rollouts undo`: the previous ReplicaSet's template (by rollout.argoproj.io/revision) into
-    the Rollout's spec.template, with the resourceVersion read."""
-    ro = read_object(api, ROLLOUT, namespace, name)
+    the Rollout's spec.template, with the resourceVersion read (`read`: as the person previewed it)."""
+    ro = read if read is not None else read_object(api, ROLLOUT, namespace, name)
     what = f"Rollout {namespace}/{name}"
     owned = _owned_replicasets(api, namespace, ro["metadata"]["uid"])
     current = max((_revision(rs, ROLLOUT_REVISION) for rs in owned

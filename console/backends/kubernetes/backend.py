@@ -67,6 +67,7 @@ class KubernetesBackend:
         self._index: tuple[tuple[int, ...], Index] | None = None
         self._memo: dict[tuple[str, str, str], _Mapped] = {}
         self.refs: dict[str, ep.EndpointRef] = {}  # endpoint name → its object, as of the last inventory
+        self._identity: str | None = None
 
     # ------------------------------------------------------------ connection
     def connection(self) -> Connection:
@@ -109,8 +110,8 @@ class KubernetesBackend:
                                    "missing": missing, "read_only": self.read_only})
 
     def context_user(self) -> str:
-        """Who the context says it is (the kubeconfig user entry): the audit events' identity. Reads files."""
-        return self._user()
+        """Who the context says it is (the kubeconfig user entry): the audit events' identity."""
+        return self.cluster_identity()
 
     def _user(self) -> str:
         """Who the context says it is (the user entry's name)."""
@@ -257,8 +258,10 @@ class KubernetesBackend:
 
     # ------------------------------------------------------------ approvals (history.py), for the approvals dock
     def cluster_identity(self) -> str:
-        """Who this console proposes and approves as on this cluster: the context's user entry."""
-        return self._user() or self.config.context or self.place_id
+        """Who this console proposes and approves as on this cluster: the context's user entry (read once)."""
+        if self._identity is None:
+            self._identity = self._user() or self.config.context or self.place_id
+        return self._identity
 
     def route_proposals(self) -> list[dict[str, Any]]:
         """Every watched route with a proposal annotation, from the watch cache (nothing is asked of the cluster;
@@ -318,9 +321,18 @@ class KubernetesBackend:
                                    action=f"traffic-{verb}", actor=me, reason=f"{reason}; refused: {exc}".lstrip("; "),
                                    before=(proposal or {}).get("before"), after=(proposal or {}).get("after"),
                                    confirmation="refused")
-            self.record(refused, outcome="refused", endpoint=endpoint, identity=me)
+            try:
+                self.record(refused, outcome="refused", endpoint=endpoint, identity=me)
+            except BackendError as audit_failed:  # the cluster's refusal is what the person must see
+                raise exc.__class__(f"{exc} (and the console's audit log could not record it: {audit_failed})") \
+                    from exc
             raise
-        self.record(done, outcome="approved" if verb == "approve" else "withdrawn", endpoint=endpoint, identity=me)
+        try:
+            self.record(done, outcome="approved" if verb == "approve" else "withdrawn", endpoint=endpoint,
+                        identity=me)
+        except BackendError as audit_failed:  # done on the cluster: say so, and that the record is missing
+            done = ActionRecord(**{**done.__dict__, "confirmation": f"{done.confirmation}; not in the console's "
+                                                                    f"audit log: {audit_failed}"})
         return done
 
 

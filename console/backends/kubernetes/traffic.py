@@ -200,7 +200,11 @@ def revisions_of(endpoint: str, obj: dict[str, Any]) -> list[Revision]:
 
 
 def revisions(backend: KubernetesBackend, endpoint: str) -> list[Revision]:
-    """SupportsHistory for a cluster endpoint: its history annotation, read fresh."""
+    """SupportsHistory for a cluster endpoint: its history annotation, read fresh (none for an entry with no
+    route, such as a namespace's Deployments behind no route)."""
+    ref = backend.refs.get(endpoint)
+    if ref is not None and ref.kind not in ROUTE_KINDS and ref.kind not in CONTROLLED:
+        return []
     return list(read(backend, endpoint).revisions)
 
 
@@ -277,8 +281,11 @@ def send(backend: KubernetesBackend, endpoint: str, kind: str, generation: int, 
         known = routes_patch.split_of(ref.kind, obj)
         split = {k: v for k, v in traffic.items() if k in known or v}
         if kind == "propose":
-            record = history.propose(api, ref.kind, ref.namespace, ref.name, split, proposer=actor, reason=reason,
-                                     read=obj, cluster=backend.place_id)
+            # the proposer is who the approvals dock approves as (the context's user), so that the same
+            # person cannot approve their own change from the same console
+            record = history.propose(api, ref.kind, ref.namespace, ref.name, split,
+                                     proposer=backend.cluster_identity(), reason=reason, read=obj,
+                                     cluster=backend.place_id)
         elif kind == "rollback":
             entries = history.history_of(obj)
             if to_revision is not None:

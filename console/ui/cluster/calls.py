@@ -247,9 +247,10 @@ def send(backend: Any, plan: Plan, reason: str) -> Sent:
         elif plan.spec.id == "argo-abort":
             record = ka.argo_abort(api, t.namespace, t.name, **common)
         elif plan.spec.id in ("argo-promote", "argo-promote-full"):
-            record = ka.argo_promote(api, t.namespace, t.name, full=plan.spec.id == "argo-promote-full", **common)
+            record = ka.argo_promote(api, t.namespace, t.name, full=plan.spec.id == "argo-promote-full",
+                                     read=plan.payload, **common)
         elif plan.spec.id == "argo-undo":
-            record = ka.argo_undo(api, t.namespace, t.name, **common)
+            record = ka.argo_undo(api, t.namespace, t.name, read=plan.payload, **common)
         else:
             record = ka.flagger_rollback(api, t.namespace, t.name, **common)
     except BackendError as exc:

@@ -70,6 +70,8 @@ class KubeContextDialog(QDialog):
         self._runner = runner
         self._original = config
         self._result: PlaceConfig | None = None
+        self._test_task = 0
+        self._closed = False
 
         self.context = QLabel(config.context or config.name, self)
         self.kubeconfig = QLabel(config.kubeconfig or "KUBECONFIG, or ~/.kube/config", self)
@@ -159,13 +161,26 @@ class KubeContextDialog(QDialog):
             finally:
                 backend.close()
 
-        self._runner.submit(work, on_done=self._on_test_done, on_error=self._on_test_failed,
-                            name=f"test context {config.context}")
+        self._test_task = self._runner.submit(work, on_done=self._on_test_done, on_error=self._on_test_failed,
+                                              name=f"test context {config.context}")
+
+    def done(self, result: int) -> None:
+        """Accepted or rejected: a test still running is cancelled and its answer ignored."""
+        self._closed = True
+        if self._test_task:
+            self._runner.cancel(self._test_task)
+        super().done(result)
 
     def _on_test_done(self, result: ProbeResult) -> None:
+        self._test_task = 0
+        if self._closed:
+            return
         self.test_button.setEnabled(True)
         self.test_result.setText(probe_text(result))
 
     def _on_test_failed(self, error: BaseException) -> None:
+        self._test_task = 0
+        if self._closed:
+            return
         self.test_button.setEnabled(True)
         self.test_result.setText(redact_text(f"Failed: {error}"))
