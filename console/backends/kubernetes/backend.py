@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -24,10 +24,12 @@ from console.backends.kubernetes.discovery import DEPLOYMENT, POD, SERVICE, Kind
 from console.backends.kubernetes.gcpause import gc_paused
 from console.backends.kubernetes.mapping import SLIM, Index, created, deployment_status, label, service_url, workload
 from console.backends.kubernetes.permissions import Permissions, review, wanted
-from console.backends.kubernetes.routes_patch import ActionRecord
 from console.backends.kubernetes.watches import Watches
 from console.backends.places import PlaceConfig
 from console.domain.models import AuditEvent, DeploymentStatus, EndpointStatus, Revision
+
+if TYPE_CHECKING:
+    from console.backends.kubernetes.routes_patch import ActionRecord
 
 
 @dataclass(frozen=True)
@@ -305,6 +307,7 @@ class KubernetesBackend:
         the route's pending proposal as this cluster identity; recorded in the console's audit log as approved,
         withdrawn or refused (the refusal re-raised)."""
         from console.backends.kubernetes import history
+        from console.backends.kubernetes.routes_patch import ActionRecord
         me = self.cluster_identity()
         api = self.connection().api
         try:

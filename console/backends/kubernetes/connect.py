@@ -17,13 +17,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
-from kubernetes import client, config
-from kubernetes.client import rest
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
 from console.backends.base import (
     BackendError,
@@ -37,6 +33,14 @@ from console.backends.base import (
     redact_url,
 )
 from console.backends.places import PlaceConfig, kubeconfig_paths
+
+if TYPE_CHECKING:
+    from kubernetes import client
+    from kubernetes.client import rest
+    from kubernetes.client.exceptions import ApiException
+
+# The client itself is imported where a context is first connected (`connect`, `error_from`): a console
+# whose kubeconfig lists contexts the person never selects does not load it.
 
 #: (connect, read) seconds for ordinary requests
 TIMEOUT = (5.0, 20.0)
@@ -77,7 +81,7 @@ class Connection:
         try:
             response = self.api.call_api(method_, url, header_params=header_params, body=body_, post_params=post,
                                          _request_timeout=timeout)
-        except (urllib3.exceptions.HTTPError, OSError, ApiException) as exc:
+        except (urllib3.exceptions.HTTPError, OSError, _api_exception()) as exc:
             error = error_from(exc, self.server)
             if self.client_certificate and getattr(error, "kind", "") == "protocol":
                 error = Unreachable(f"{error} — this context signs in with a client certificate: a server that "
@@ -124,6 +128,12 @@ def lines(response: rest.RESTResponse) -> Iterator[bytes]:
         yield pending
 
 
+def _api_exception() -> type[ApiException]:
+    from kubernetes.client.exceptions import ApiException
+
+    return ApiException
+
+
 class _LoaderErrors(logging.Handler):
     """The kubeconfig loader logs (and swallows) a failing exec credential plugin; keep what it logs on
     this thread so the person sees the plugin's own message instead of a bare 401 later."""
@@ -154,6 +164,9 @@ def connect(place: PlaceConfig, env: dict[str, str] | None = None, timeout: tupl
     """The client for the place's context, loaded by the official kubeconfig loader."""
     files = kubeconfig_files(place, env)
     joined = os.pathsep.join(str(f) for f in files)
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
     cfg = client.Configuration()
     try:
         contexts, active = config.list_kube_config_contexts(config_file=joined)  # type: ignore[no-untyped-call]
@@ -196,7 +209,7 @@ def error_from(exc: BaseException, server: str) -> BackendError:
     """Name the exact transport failure: DNS, TLS, refused, timeout (decided by exception types)."""
     if isinstance(exc, BackendError):
         return exc
-    if isinstance(exc, ApiException) and exc.status:
+    if isinstance(exc, _api_exception()) and exc.status:
         return status_error(int(exc.status), exc.body or b"", server, "")
     chain = _chain(exc)
     if any(isinstance(e, socket.gaierror | urllib3.exceptions.NameResolutionError) for e in chain):
