@@ -47,7 +47,7 @@ def test_a_client_certificate_is_the_identity(cluster: FakeCluster, opened: list
     kube = backend(opened, cluster, context)
     result = kube.probe()
     assert result.ok, result.message
-    assert result.detail["user"] == "dana-user"  # the kubeconfig user entry this context signs in with
+    assert result.detail["user"] == "dana"  # as the API server authenticated it (the certificate's CN)
     assert "patch httproutes.gateway.networking.k8s.io in all namespaces" in result.detail["missing"]
     names = {e.name for e in kube.inventory().endpoints}
     assert "default/iris" in names
@@ -75,3 +75,16 @@ def test_a_failing_exec_plugin_is_named_with_its_message(cluster: FakeCluster,
     result = backend(opened, cluster, context).probe()
     assert not result.ok
     assert "SSO session expired" in result.message, result.message
+
+
+def test_an_older_cluster_without_selfsubjectreview_uses_the_kubeconfig_user(tmp_path: Path) -> None:
+    with start_fake_cluster(tmp_path, drop_groups=("authentication.k8s.io",)) as old:
+        context = old.add_cert_user("gina")
+        made: list[KubernetesBackend] = []
+        try:
+            result = backend(made, old, context).probe()
+            assert result.ok, result.message
+            assert result.detail["user"] == "gina-user"  # the kubeconfig's name: the cluster cannot say
+        finally:
+            for kube in made:
+                kube.close()

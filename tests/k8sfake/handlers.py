@@ -75,6 +75,10 @@ async def handle(server: ApiServer, request: web.Request, user: User, target: Ta
     if rt.plural == "selfsubjectaccessreviews":
         review = server.authority.review(user, await _json_body(request))
         return _respond(review, 201)
+    if rt.plural == "selfsubjectreviews":  # who am I (authentication.k8s.io/v1, Kubernetes 1.28+)
+        return _respond({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+                         "metadata": {"creationTimestamp": None},
+                         "status": {"userInfo": {"username": user.name, "groups": list(user.groups)}}}, 201)
     server.authority.authorize(user, verb, rt.group, rt.plural, target.subresource, target.namespace, target.name)
     if target.subresource == "log":
         return await serve_log(server, request, target)

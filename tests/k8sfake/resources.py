@@ -82,6 +82,8 @@ CATALOGUE: tuple[ResourceType, ...] = (
                  short_names=("rs",), categories=("all",)),
     ResourceType("authorization.k8s.io", ("v1",), "SelfSubjectAccessReview", "selfsubjectaccessreviews",
                  namespaced=False, subresources=(), verbs=("create",)),
+    ResourceType("authentication.k8s.io", ("v1",), "SelfSubjectReview", "selfsubjectreviews",
+                 namespaced=False, subresources=(), verbs=("create",)),
     ResourceType("gateway.networking.k8s.io", ("v1", "v1beta1"), "HTTPRoute", "httproutes", builtin=False,
                  categories=("gateway-api",)),
     ResourceType("gateway.networking.k8s.io", ("v1", "v1beta1"), "Gateway", "gateways", builtin=False,
@@ -98,7 +100,7 @@ CATALOGUE: tuple[ResourceType, ...] = (
 )
 
 # Groups that the real API server always serves; tests may drop only the others.
-CORE_GROUPS = frozenset({"", "apps", "authorization.k8s.io"})
+CORE_GROUPS = frozenset({"", "apps", "authorization.k8s.io"})  # SelfSubjectReview (1.28+) may be dropped
 
 
 class Catalogue:

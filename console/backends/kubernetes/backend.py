@@ -14,6 +14,7 @@ from console.backends.base import (
     BackendError,
     Forbidden,
     InventorySnapshot,
+    NotFound,
     ProbeResult,
     Unauthorized,
     Unreachable,
@@ -30,6 +31,9 @@ from console.domain.models import AuditEvent, DeploymentStatus, EndpointStatus, 
 
 if TYPE_CHECKING:
     from console.backends.kubernetes.routes_patch import ActionRecord
+
+
+SSR_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class KubernetesBackend:
             version = conn.get("/version")
             kinds = self.kinds()
             perms = self.permissions()
+            user = self.cluster_identity()
         except BackendError as exc:
             return ProbeResult(False, str(exc), kind=getattr(exc, "kind", exc.__class__.__name__.lower()))
         missing = perms.missing()
@@ -107,7 +112,7 @@ class KubernetesBackend:
         return ProbeResult(True, f"{conn.server}: Kubernetes {version.get('gitVersion', '?')}, context "
                                  f"{conn.context}; reads {served}; {summary}"
                                  f"{' (read-only in the console)' if self.read_only else ''}",
-                           detail={"server": conn.server, "context": conn.context, "user": self._user(),
+                           detail={"server": conn.server, "context": conn.context, "user": user,
                                    "version": version.get("gitVersion", ""), "kinds": [k.resource for k in kinds],
                                    "missing": missing, "read_only": self.read_only})
 
@@ -260,9 +265,18 @@ class KubernetesBackend:
 
     # ------------------------------------------------------------ approvals (history.py), for the approvals dock
     def cluster_identity(self) -> str:
-        """Who this console proposes and approves as on this cluster: the context's user entry (read once)."""
+        """Who this console proposes, approves and acts as on this cluster: the user name the API server
+        authenticated (SelfSubjectReview, Kubernetes 1.28+), else the kubeconfig's user entry. Asked once per
+        connection; I/O, so called on workers only."""
         if self._identity is None:
-            self._identity = self._user() or self.config.context or self.place_id
+            name = ""
+            try:
+                answer = self.connection().post(SSR_PATH, {"apiVersion": "authentication.k8s.io/v1",
+                                                           "kind": "SelfSubjectReview"})
+                name = str((((answer or {}).get("status") or {}).get("userInfo") or {}).get("username") or "")
+            except (NotFound, Forbidden):
+                name = ""  # an older cluster, or the review not allowed: the kubeconfig's name for the user
+            self._identity = name or self._user() or self.config.context or self.place_id
         return self._identity
 
     def route_proposals(self) -> list[dict[str, Any]]:
