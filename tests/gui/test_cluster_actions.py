@@ -173,7 +173,7 @@ def test_deployment_rollback_restores_the_previous_image_and_a_conflict_is_not_r
     assert box is not None and box.isVisible() and "registry.example/model:v3" in box.informativeText()
     assert image_of(cluster, "iris") == "registry.example/model:v3"
     failed = audit(window)[-1]
-    assert failed.outcome.startswith("failed: rolling back Deployment default/iris: HTTP 409")
+    assert failed.outcome.startswith("conflict: rolling back Deployment default/iris: HTTP 409")
     assert failed.reason == "stale preview"
     box.close()
 

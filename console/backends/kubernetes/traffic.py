@@ -32,6 +32,7 @@ from console.backends.kubernetes.endpoints import MAPPERS, EndpointRef
 from console.backends.kubernetes.mapping import Index
 from console.backends.kubernetes.permissions import Permission, Permissions, review
 from console.backends.kubernetes.routes_patch import ROUTE_KINDS, ActionRecord, RouteKind
+from console.backends.kubernetes.wording import failure_outcome
 from console.domain.endpoint_policy import EndpointPolicy
 from console.domain.models import AuditEvent, EndpointStatus, Revision
 
@@ -305,14 +306,8 @@ def send(backend: KubernetesBackend, endpoint: str, kind: str, generation: int, 
             record = routes_patch.shift_traffic(api, ref.kind, ref.namespace, ref.name, split, actor=actor,
                                                 reason=reason, read=obj, cluster=backend.place_id,
                                                 mirror_percent=mirror_percent)
-    except Conflict as exc:
-        _record(backend, failed, f"conflict: {exc}", endpoint)
-        raise
-    except (Forbidden, NotSupported) as exc:
-        _record(backend, failed, f"refused: {exc}", endpoint)
-        raise
     except BackendError as exc:
-        _record(backend, failed, f"failed: {exc}", endpoint)
+        _record(backend, failed, failure_outcome(exc), endpoint)
         raise
     proposed = kind == "propose"
     note = _record(backend, record, "proposed" if proposed else "accepted", endpoint)

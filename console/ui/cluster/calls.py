@@ -16,6 +16,7 @@ from console.backends.kubernetes import actions as ka
 from console.backends.kubernetes.backend import KubernetesBackend
 from console.backends.kubernetes.permissions import Permission, Permissions, review
 from console.backends.kubernetes.routes_patch import ActionRecord, read_object
+from console.backends.kubernetes.wording import failure_outcome
 from console.ui.cluster.spec import ASKED, PROXY_CREATE, ActionSpec, Target
 
 AUDIT_ACTION = {"deployment-rollback": "rollout-undo", "argo-abort": "rollout-abort",
@@ -256,7 +257,7 @@ def send(backend: Any, plan: Plan, reason: str) -> Sent:
     except BackendError as exc:
         failed = ActionRecord(cluster=kb.place_id, namespace=t.namespace, kind=t.kind, name=t.name,
                               action=AUDIT_ACTION[plan.spec.id], actor=actor, reason=reason, before=plan.before,
-                              after=plan.after, confirmation=f"failed: {exc}")
+                              after=plan.after, confirmation=failure_outcome(exc))
         _audit(kb, failed, t)
         raise
     seq, error = _audit(kb, record, t)
