@@ -212,6 +212,8 @@ class EndpointStatus(Frozen):
     mirror: dict[str, int]
     revision: int
     applied_revision: int
+    revision_name: str = Field(default="revision", description="what the place calls the number in `revision` "
+                                                               "(a Kubernetes route: its generation)")
     routed: dict[str, int] = Field(
         default_factory=dict,
         description="live requests the router has sent to each deployment by the applied revision, since it applied it")

@@ -146,6 +146,9 @@ def test_shift_review_confirm_applied_when_the_gateways_accept_and_listed_in_his
     assert done.text == f"default/iris: HTTPRoute default/iris generation 2 (iris-v1 70%, iris-v2 30%) {CONFIRMED}"
     assert CONFIRMED in panel.message.text()
     assert "engine" not in done.text and "router" not in done.text
+    # the number shown beside the split is the route's generation, not a history revision
+    qtbot.waitUntil(lambda: "· generation 2 ·" in panel.heading.text(), timeout=10_000)
+    assert window.endpoint_view.summary.text().startswith("generation 2 · split: iris-v1 70%, iris-v2 30%")
 
     revisions = window.endpoint_view.revisions_model
     qtbot.waitUntil(lambda: [r.number for r in revisions.items()][-1:] == [2], timeout=10_000)

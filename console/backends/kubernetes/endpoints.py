@@ -85,6 +85,7 @@ def httproute(obj: Obj, name: str, index: Index) -> tuple[EndpointStatus, Endpoi
     endpoint = EndpointStatus(
         name=name, description=f"HTTPRoute {ns}/{m.get('name')} · parents: {accepted or 'none reported'}",
         traffic=percents(weights), mirror={}, revision=generation,
+        revision_name="generation",
         applied_revision=min(accepted_generations) if accepted_generations else 0,
         scoring_uri=f"http://{hosts[0]}" if hosts else "", deployments=deployments, created=created(obj))
     return endpoint, _ref(obj, detail={"parents": parents, "weights": weights}, workloads=found)
@@ -138,6 +139,7 @@ def virtualservice(obj: Obj, name: str, index: Index) -> tuple[EndpointStatus, E
     endpoint = EndpointStatus(
         name=name, description=f"VirtualService {ns}/{m.get('name')} · {obj.get('apiVersion')}",
         traffic=percents(weights), mirror=mirror, revision=generation,
+        revision_name="generation",
         applied_revision=int((obj.get("status") or {}).get("observedGeneration") or generation),
         scoring_uri=f"http://{hosts[0]}" if hosts else "", deployments=deployments, created=created(obj))
     return endpoint, _ref(obj, detail={"weights": weights, "mirror": mirror}, workloads=found)
@@ -186,6 +188,7 @@ def inferenceservice(obj: Obj, name: str, index: Index) -> tuple[EndpointStatus,
             if predictor.get("canaryTrafficPercent") is not None else "",
             ", ".join(f"{t}={st}" for t, st, _why, _msg in conditions(obj))) if part),
         traffic=traffic, mirror={}, revision=generation,
+        revision_name="generation",
         applied_revision=int(status.get("observedGeneration") or 0), scoring_uri=status.get("url", ""),
         deployments=deployments, created=created(obj))
     return endpoint, _ref(obj, detail=detail, workloads=found)
@@ -217,6 +220,7 @@ def rollout(obj: Obj, name: str, index: Index) -> tuple[EndpointStatus, Endpoint
         name=name, description=(f"Argo Rollout {ns}/{m.get('name')} · {detail['phase']} · step {detail['step']} · "
                                 f"canary weight {weight}%"),
         traffic={stable_key: 100 - weight, canary_key: weight}, mirror={}, revision=int(m.get("generation") or 0),
+        revision_name="generation",
         applied_revision=int(status.get("observedGeneration") or 0), scoring_uri=service_url(stable_key, ns),
         deployments=deployments, created=created(obj))
     return endpoint, _ref(obj, control="Argo Rollout", detail=detail)
@@ -243,6 +247,7 @@ def flagger_canary(obj: Obj, name: str, index: Index) -> tuple[EndpointStatus, E
     endpoint = EndpointStatus(
         name=name, description=f"Flagger Canary {ns}/{m.get('name')} · {detail['phase']} · canary weight {weight}%",
         traffic={f"{target}-primary": 100 - weight, target: weight}, mirror={}, revision=int(m.get("generation") or 0),
+        revision_name="generation",
         applied_revision=int(status.get("observedGeneration") or m.get("generation") or 0),
         scoring_uri=service_url(target, ns), deployments=deployments, created=created(obj))
     return endpoint, _ref(obj, control="Flagger Canary", detail=detail, workloads=found)

@@ -237,7 +237,7 @@ class TrafficFlows(QObject):
     def _on_conflict_start_over_requested(self, place_id: str, status: Any) -> None:
         if (place_id, status.name) == (self.panel.place_id, self._panel_endpoint()):
             self.panel.start_from(status)
-            self.panel.set_message(f"{status.name}: starting again from revision {status.revision}")
+            self.panel.set_message(f"{status.name}: starting again from {status.revision_name} {status.revision}")
 
     # ------------------------------------------------------------ panel feeds
     def _on_console_history_loaded(self, place_id: str, endpoint: str, revisions: Any, _events: Any) -> None:

@@ -185,7 +185,7 @@ class TrafficPanel(QGroupBox):
                 {d.name for d in endpoint.deployments} != set(self.rows):
             self._adopt(endpoint, keep_message=not other)
         elif endpoint.revision != self.status.revision:
-            self.message.setText(f"{endpoint.name} is now at revision {endpoint.revision} "
+            self.message.setText(f"{endpoint.name} is now at {endpoint.revision_name} {endpoint.revision} "
                                  f"({split_text(endpoint.traffic)}); your draft was made on revision "
                                  f"{self.status.revision}: Reset to start from the current split")
         self._show_heading()
@@ -366,7 +366,8 @@ class TrafficPanel(QGroupBox):
             return
         live = self.latest or self.status
         mirror = f" · mirror {split_text(live.mirror)}" if any(live.mirror.values()) else ""
-        self.heading.setText(f"<b>Traffic split</b> · revision {live.revision} · live {split_text(live.traffic)}"
+        self.heading.setText(f"<b>Traffic split</b> · {live.revision_name} {live.revision} · live "
+                             f"{split_text(live.traffic)}"
                              f"{mirror}")
 
     def _enable(self) -> None:

@@ -155,10 +155,11 @@ class EndpointView(QWidget):
             prod = " · production" if endpoint.production else ""
             self.title.setText(f"{endpoint.name}{prod}")
             applying = "" if endpoint.applied_revision == endpoint.revision else \
-                f" (applying; r{endpoint.applied_revision} live)"
+                f" (applying; {endpoint.revision_name} {endpoint.applied_revision} live)"
             mirror = f" · mirror: {split_text(endpoint.mirror)}" if any(endpoint.mirror.values()) else ""
             about = f"\n{endpoint.description}" if endpoint.description else ""
-            self.summary.setText(f"revision {endpoint.revision}{applying} · split: {split_text(endpoint.traffic)}"
+            self.summary.setText(f"{endpoint.revision_name} {endpoint.revision}{applying} · split: "
+                                 f"{split_text(endpoint.traffic)}"
                                  f"{mirror}\n{endpoint.scoring_uri}{about}")
             self.summary.setToolTip(endpoint.description)
             self.copy_button.setEnabled(bool(endpoint.scoring_uri))
