@@ -204,7 +204,8 @@ class Console(QObject):
         monitor = self.monitors.pop(place_id, None)
         if monitor is not None:
             monitor.stop()
-            monitor.backend.close()
+            # on a worker: a cluster's close stops its watch threads (up to a few seconds)
+            self.runner.submit(monitor.backend.close, name=f"close {self._name(place_id)}")
             monitor.deleteLater()
         self.inventory_model.remove_place(place_id)
 
