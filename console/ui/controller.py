@@ -31,6 +31,7 @@ from console.ui.tasks import TaskRunner
 from console.ui.telemetry_feed import TelemetryFeed
 
 BackendFactory = Callable[[PlaceConfig], Backend]
+NO_CLUSTER_TELEMETRY = "none: link a Prometheus place to this context"  # its label mapping's Kubernetes context
 
 
 def engine_place_id(state_dir: Path) -> str:
@@ -141,7 +142,13 @@ class Console(QObject):
             monitor.start()
             self.telemetry.start(config.id, backend)
         if config.kind == PlaceKind.PROMETHEUS and config.prometheus is not None and config.prometheus.cluster:
-            self.telemetry.relay(config.id, f"kube-{config.prometheus.cluster}")
+            cluster = f"kube-{config.prometheus.cluster}"
+            self.telemetry.relay(config.id, cluster)
+            self.telemetry.sig_source_changed.emit(cluster, f"from the Prometheus place {config.name}")
+        if config.kind == PlaceKind.KUBERNETES:
+            found = [self._name(p) for p in self.telemetry.relayed_to(config.id)]
+            self.telemetry.sig_source_changed.emit(
+                config.id, f"from the Prometheus place {', '.join(found)}" if found else NO_CLUSTER_TELEMETRY)
         if persist:
             self.save()
         self.sig_places_changed.emit()
@@ -200,7 +207,12 @@ class Console(QObject):
 
     def _drop(self, place_id: str) -> None:
         self.telemetry.stop(place_id)
+        config = self.place(place_id)
         self.telemetry.relay(place_id, None)
+        if config is not None and config.prometheus is not None and config.prometheus.cluster:
+            cluster = f"kube-{config.prometheus.cluster}"
+            if not self.telemetry.relayed_to(cluster):
+                self.telemetry.sig_source_changed.emit(cluster, NO_CLUSTER_TELEMETRY)
         monitor = self.monitors.pop(place_id, None)
         if monitor is not None:
             monitor.stop()

@@ -110,6 +110,10 @@ class TelemetryFeed(QObject):
         else:
             self._relays.pop(place_id, None)
 
+    def relayed_to(self, place_id: str) -> list[str]:
+        """The places whose telemetry is handed on to `place_id`."""
+        return sorted(source for source, target in self._relays.items() if target == place_id)
+
     def stop(self, place_id: str) -> None:
         source = self._sources.pop(place_id, None)
         if source is None:

@@ -118,3 +118,113 @@ def test_closing_during_the_test_drops_its_answer(consoles: list[Console], tmp_p
         dialog.reject()
     config = console.place(PLACE)
     assert config is not None and config.auto  # nothing saved
+
+
+# ---------------------------------------------------------------- screenshots, under Xvfb
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ("kube_context.png", "cluster_replicas.png")
+
+
+def _display_command() -> list[str]:
+    import os
+    import shutil
+
+    if os.environ.get("DISPLAY"):
+        return []
+    if shutil.which("xvfb-run"):
+        return ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"]
+    pytest.skip("no X display and no xvfb-run")
+
+
+@pytest.mark.screenshot
+def test_kube_context_and_replicas_screenshots(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    out = tmp_path / "shots"
+    env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "PYTHONPATH": str(ROOT)}
+    cmd = [*_display_command(), sys.executable, str(Path(__file__).resolve()), "--shots", str(out)]
+    result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=110, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in SHOTS:
+        shot = out / name
+        assert shot.stat().st_size > 10_000
+        artifact = ROOT / "tests" / "artifacts" / name
+        artifact.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, artifact)
+        if os.environ.get("SWITCHBOARD_UPDATE_SCREENSHOTS") == "1":
+            shutil.copyfile(shot, ROOT / "resources" / "screenshots" / name)
+
+
+def render_screenshots(out: Path) -> None:
+    """The context settings dialog after a connection test (a viewer identity: refused permissions listed),
+    and the endpoint view's Replicas tab for a cluster endpoint."""
+    import os
+    import tempfile
+    import time
+    from collections.abc import Callable
+    from typing import Any
+
+    from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from console.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    out.mkdir(parents=True, exist_ok=True)
+
+    def pump(condition: Callable[[], Any], timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out waiting for {condition}")
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+
+    with tempfile.TemporaryDirectory() as folder, start_fake_cluster(Path(folder), context="prod-eu") as cluster:
+        os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
+        cluster.add_token("viewer", VIEWER, context="prod-eu-viewer")
+        cluster.ensure_namespace("ml")
+        cluster.seed_deployment("fraud-v1", namespace="ml", image="registry.example/models/fraud:2024.05.1",
+                                replicas=3)
+        cluster.seed_deployment("fraud-v2", namespace="ml", image="registry.example/models/fraud:2024.06.0")
+        cluster.create(objects.httproute("fraud", {"fraud-v1": 90, "fraud-v2": 10}, namespace="ml"))
+        cluster.restart_container("ml", next(p["metadata"]["name"] for p in cluster.list("v1", "Pod", "ml")
+                                             if p["metadata"]["name"].startswith("fraud-v2")), "model")
+        console = _console(Path(folder))
+        window = MainWindow(console, QSettings(str(Path(folder) / "console.ini"), QSettings.Format.IniFormat))
+        console.load(Path(folder) / "engine")
+        window._on_console_places_changed()
+        window.resize(1500, 900)
+        window.show()
+
+        dialog = window.place_flows.edit("kube-prod-eu-viewer")
+        assert isinstance(dialog, KubeContextDialog)
+        dialog.some_namespaces.setChecked(True)
+        dialog.namespaces.setText("ml")
+        dialog.test_connection()
+        pump(lambda: dialog.test_result.text().startswith(("Connected", "Failed")))
+        dialog.resize(760, dialog.sizeHint().height())
+        QCoreApplication.processEvents()
+        dialog.grab().save(str(out / "kube_context.png"))
+        dialog.reject()
+
+        console.connect_place("kube-prod-eu")
+        pump(lambda: window.inventory.select("kube-prod-eu", "ml/fraud"))
+        view = window.endpoint_view
+        pump(lambda: view.replicas_model.rowCount() == 5)  # 3 + 2 pods
+        view.history_tabs.setCurrentWidget(view.replicas_table)
+        QCoreApplication.processEvents()
+        view.grab().save(str(out / "cluster_replicas.png"))
+        window.close()
+        console.shutdown(timeout_s=5.0)
+    app.quit()
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--shots":
+        render_screenshots(Path(sys.argv[2]))

@@ -54,8 +54,12 @@ def test_a_kubeconfig_context_connects_when_selected_and_follows_the_cluster(
     cluster.seed_deployment("iris-v1")
     cluster.seed_deployment("iris-v2", image="registry.example/iris:v2")
     cluster.create(objects.httproute("iris", {"iris-v1": 90, "iris-v2": 10}))
+    states: list[tuple[str, str]] = []
+    console.telemetry.sig_source_changed.connect(lambda place, text: states.append((place, text)))
     console.load(tmp_path / "engine")
     assert PLACE in console.monitors
+    # its charts say where telemetry would come from: no Prometheus place is linked to the context
+    assert (PLACE, "none: link a Prometheus place to this context") in states
     assert console.places_model.health(PLACE).state == "on-demand"  # listed, not contacted
     assert cluster.requests("list", "httproutes") == 0
 

@@ -247,9 +247,12 @@ def test_a_prometheus_that_watches_a_cluster_charts_its_endpoints(engine: Runnin
     console = Console(TaskRunner(), ErrorSink(), CredentialStore(backend=MemoryKeyring()),
                       PlacesStore(Path(engine.state_dir).parent / "relay-config"))
     seen: list[tuple[str, set[str]]] = []
+    states: list[tuple[str, str]] = []
     console.telemetry.sig_batch_received.connect(lambda b: seen.append((b.place_id, {s.endpoint for s in b.samples})))
+    console.telemetry.sig_source_changed.connect(lambda place, text: states.append((place, text)))
     try:
         console.add_place(config, persist=False)
+        assert ("kube-prod", "from the Prometheus place prometheus") in states  # the cluster's charts say so
         qtbot.waitUntil(lambda: any(pid == "kube-prod" and "default/fraud" in eps for pid, eps in seen),
                         timeout=30000)
         assert any(pid == config.id and "default/fraud" in eps for pid, eps in seen)  # its own charts too

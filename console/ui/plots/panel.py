@@ -128,7 +128,7 @@ class ChartsPanel(QWidget):
         changed = (place_id, name) != (self.place_id, self.endpoint_name)
         self.place_id, self.endpoint_name, self.endpoint = place_id, name, endpoint
         if changed:
-            self.source_label.setText(self._source_text())
+            self._show_source()
             self._show_breaches()
             self.redraw(user=True)
 
@@ -176,7 +176,15 @@ class ChartsPanel(QWidget):
     def set_source_state(self, place_id: str, text: str) -> None:
         self._sources[place_id] = text
         if place_id == self.place_id:
-            self.source_label.setText(self._source_text())
+            self._show_source()
+
+    def _show_source(self) -> None:
+        text = self._source_text()
+        self.source_label.setText(text)
+        self.source_label.setToolTip(text + (
+            "\nA Kubernetes context's charts come from the Prometheus that scrapes it: add that Prometheus as a "
+            "place and set Kubernetes context (and Namespace label) in its label mapping." if "link a Prometheus"
+            in text else ""))
 
     def _source_text(self) -> str:
         text = self._sources.get(self.place_id, "")
