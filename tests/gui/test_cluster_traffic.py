@@ -252,6 +252,24 @@ def test_without_patch_permission_or_read_only_review_and_rollback_are_disabled_
     assert panel.rollback_button.toolTip() == "this context is marked read-only in the console"
 
 
+def test_a_permission_granted_later_is_seen_once_the_answer_is_old(
+        open_as: Callable[[str], MainWindow], cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch,
+        qtbot: Any) -> None:
+    from console.ui.traffic import flows
+
+    window = open_as("kube-carol")
+    panel = window.endpoint_view.traffic_panel
+    qtbot.waitUntil(lambda: panel.blocked() == MISSING, timeout=10_000)
+    token = next(t for t, user in cluster.authority.users.items() if user.name == "carol")
+    cluster.set_rules([Rule(("*",), name="granted-later")], token=token)  # an admin grants patch meanwhile
+    panel.sig_endpoint_shown.emit("kube-carol", "default/iris")  # shown again, answer still fresh: kept
+    assert panel.blocked() == MISSING
+    monkeypatch.setattr(flows, "PERMISSIONS_TTL_S", 0.0)
+    panel.sig_endpoint_shown.emit("kube-carol", "default/iris")  # now old: asked again in the background
+    assert panel.blocked() == MISSING  # the old answer stays shown while the cluster is asked
+    qtbot.waitUntil(lambda: panel.blocked() is None, timeout=10_000)
+
+
 # ---------------------------------------------------------------- the screenshot, under Xvfb
 
 def _display_command() -> list[str]:

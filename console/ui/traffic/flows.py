@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from console.ui.controller import Console
 
 OBSERVED_WINDOW_S = 10.0
+PERMISSIONS_TTL_S = 120.0  # a cluster's answer about patch permission is asked again after this
 LEVELS = {"confirmed": "info", "proposed": "info", "applied": "info", "unconfirmed": "warning"}
 
 
@@ -49,7 +50,8 @@ class TrafficFlows(QObject):
         panel.sig_review_requested.connect(self.review)
         panel.sig_rollback_requested.connect(self.rollback)
         panel.sig_endpoint_shown.connect(self._on_panel_endpoint_shown)
-        self._permissions: dict[str, dict[tuple[str, str], Any]] = {}  # place id → (kind, namespace) → answer
+        # place id → (kind, namespace) → (answer, when asked: time.monotonic()); asked again after PERMISSIONS_TTL_S
+        self._permissions: dict[str, dict[tuple[str, str], tuple[Any, float]]] = {}
         self._asking: set[tuple[str, tuple[str, str]]] = set()
         console.sig_places_changed.connect(self._on_console_places_changed)
         self.changes.sig_progress_changed.connect(self._on_changes_progress_changed)
@@ -85,19 +87,21 @@ class TrafficFlows(QObject):
         if key is None:
             self.panel.set_blocked(place_id, endpoint, None)
             return
-        answer = self._permissions.get(place_id, {}).get(key)
-        if answer is not None:
-            self.panel.set_blocked(place_id, endpoint, calls.cluster_blocked(backend, endpoint, answer))
-            return
-        self.panel.set_blocked(place_id, endpoint, f"asking the cluster whether you may patch {key[0]} objects in "
-                               f"namespace {key[1]}…")
+        known = self._permissions.get(place_id, {}).get(key)
+        if known is not None:  # shown at once; asked again in the background once it is old (RBAC changes)
+            self.panel.set_blocked(place_id, endpoint, calls.cluster_blocked(backend, endpoint, known[0]))
+            if time.monotonic() - known[1] < PERMISSIONS_TTL_S:
+                return
+        else:
+            self.panel.set_blocked(place_id, endpoint, f"asking the cluster whether you may patch {key[0]} objects "
+                                   f"in namespace {key[1]}…")
         if (place_id, key) in self._asking:
             return
         self._asking.add((place_id, key))
 
         def done(result: tuple[tuple[str, str], Any]) -> None:
             self._asking.discard((place_id, key))
-            self._permissions.setdefault(place_id, {})[result[0]] = result[1]
+            self._permissions.setdefault(place_id, {})[result[0]] = (result[1], time.monotonic())
             if self.panel.status is not None and self.panel.place_id == place_id:
                 self._on_panel_endpoint_shown(place_id, self.panel.status.name)
 
