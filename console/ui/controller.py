@@ -55,6 +55,7 @@ class Console(QObject):
         self.monitors: dict[str, PlaceMonitor] = {}
         self.telemetry = TelemetryFeed(runner, parent=self)  # live telemetry of every place
         self.audit_log = ConsoleAuditLog(store.config_dir / FILE_NAME)  # actions on places that keep no log
+        self._closing: list[Backend] = []  # backends of dropped places whose close has not run yet
         self.identity = self._load_identity()  # sent to engines: approval needs another identity
         self._factory = backend_factory or self.make_backend
         self._demo: launcher.DemoTraffic | None = None
@@ -216,10 +217,20 @@ class Console(QObject):
         monitor = self.monitors.pop(place_id, None)
         if monitor is not None:
             monitor.stop()
-            # on a worker: a cluster's close stops its watch threads (up to a few seconds)
-            self.runner.submit(monitor.backend.close, name=f"close {self._name(place_id)}")
+            self._close_later(monitor.backend, self._name(place_id))
             monitor.deleteLater()
         self.inventory_model.remove_place(place_id)
+
+    def _close_later(self, backend: Backend, name: str) -> None:
+        """Close on a worker (a cluster's close stops its watch threads, up to a few seconds); one still
+        waiting when the console shuts down is closed then, so no client or thread outlives it."""
+        self._closing.append(backend)
+
+        def closed(_result: object = None) -> None:
+            if backend in self._closing:
+                self._closing.remove(backend)
+
+        self.runner.submit(backend.close, on_done=closed, on_error=closed, name=f"close {name}")
 
     def save(self) -> None:
         try:
@@ -324,4 +335,8 @@ class Console(QObject):
             monitor.backend.close()
         if self._demo is not None:
             self._demo.stop(timeout=0.5)
-        return self.runner.shutdown(timeout_s)
+        idle = self.runner.shutdown(timeout_s)
+        for backend in list(self._closing):  # the runner dropped queued closes (a finished one closes twice: fine)
+            backend.close()
+        self._closing.clear()
+        return idle
