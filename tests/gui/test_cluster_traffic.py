@@ -12,10 +12,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import shutil
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,10 +31,9 @@ from console.ui.tasks import TaskRunner
 from tests.gui.fakes import MemoryKeyring
 from tests.k8sfake import FakeCluster, Rule, objects, start_fake_cluster
 from tests.k8sfake.clientkit import api_client
+from tests.shots import pump, render_in_subprocess
 
 pytestmark = [pytest.mark.integration, pytest.mark.gui]
-ROOT = Path(__file__).resolve().parents[2]
-UPDATE = "SWITCHBOARD_UPDATE_SCREENSHOTS"
 GWV = "gateway.networking.k8s.io/v1"
 VIEWER = (Rule(verbs=("get", "list", "watch", "create"), name="viewers"),)  # create: the access reviews
 MISSING = "missing permission: patch httproutes.gateway.networking.k8s.io in namespace default"
@@ -272,46 +268,20 @@ def test_a_permission_granted_later_is_seen_once_the_answer_is_old(
 
 # ---------------------------------------------------------------- the screenshot, under Xvfb
 
-def _display_command() -> list[str]:
-    if os.environ.get("DISPLAY"):
-        return []
-    if shutil.which("xvfb-run"):
-        return ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"]
-    pytest.skip("no X display and no xvfb-run")
-
-
 @pytest.mark.screenshot
 def test_cluster_traffic_screenshot(tmp_path: Path) -> None:
-    out = tmp_path / "shots"
-    env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "PYTHONPATH": str(ROOT)}
-    cmd = [*_display_command(), sys.executable, str(Path(__file__).resolve()), "--shots", str(out)]
-    result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=110, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    shot = out / "cluster_traffic.png"
-    assert shot.stat().st_size > 10_000
-    artifact = ROOT / "tests" / "artifacts" / "cluster_traffic.png"
-    artifact.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, artifact)
-    if os.environ.get(UPDATE) == "1":
-        shutil.copyfile(shot, ROOT / "resources" / "screenshots" / "cluster_traffic.png")
+    render_in_subprocess(__file__, tmp_path / "shots", "cluster_traffic.png")
 
 
 def render_screenshot(out: Path) -> None:
     """An on-call engineer on prod-eu: the iris route after a canary step, confirmed by both gateways."""
     import tempfile
 
-    from PySide6.QtCore import QCoreApplication, QEventLoop
+    from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
     out.mkdir(parents=True, exist_ok=True)
-
-    def pump(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {condition}")
-            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
 
     with tempfile.TemporaryDirectory() as folder, \
             start_fake_cluster(Path(folder) / "cluster", user="maria", context="prod-eu") as cluster:

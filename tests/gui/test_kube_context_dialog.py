@@ -19,6 +19,7 @@ from console.ui.errors import ErrorSink
 from console.ui.tasks import TaskRunner
 from tests.gui.fakes import MemoryKeyring
 from tests.k8sfake import FakeCluster, Rule, objects, start_fake_cluster
+from tests.shots import pump, render_in_subprocess
 
 pytestmark = [pytest.mark.integration, pytest.mark.gui]
 PLACE = "kube-fake"
@@ -122,41 +123,9 @@ def test_closing_during_the_test_drops_its_answer(consoles: list[Console], tmp_p
 
 # ---------------------------------------------------------------- screenshots, under Xvfb
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ("kube_context.png", "cluster_replicas.png")
-
-
-def _display_command() -> list[str]:
-    import os
-    import shutil
-
-    if os.environ.get("DISPLAY"):
-        return []
-    if shutil.which("xvfb-run"):
-        return ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"]
-    pytest.skip("no X display and no xvfb-run")
-
-
 @pytest.mark.screenshot
 def test_kube_context_and_replicas_screenshots(tmp_path: Path) -> None:
-    import os
-    import shutil
-    import subprocess
-    import sys
-
-    out = tmp_path / "shots"
-    env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "PYTHONPATH": str(ROOT)}
-    cmd = [*_display_command(), sys.executable, str(Path(__file__).resolve()), "--shots", str(out)]
-    result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=110, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    for name in SHOTS:
-        shot = out / name
-        assert shot.stat().st_size > 10_000
-        artifact = ROOT / "tests" / "artifacts" / name
-        artifact.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, artifact)
-        if os.environ.get("SWITCHBOARD_UPDATE_SCREENSHOTS") == "1":
-            shutil.copyfile(shot, ROOT / "resources" / "screenshots" / name)
+    render_in_subprocess(__file__, tmp_path / "shots", "kube_context.png", "cluster_replicas.png")
 
 
 def render_screenshots(out: Path) -> None:
@@ -164,24 +133,14 @@ def render_screenshots(out: Path) -> None:
     and the endpoint view's Replicas tab for a cluster endpoint."""
     import os
     import tempfile
-    import time
-    from collections.abc import Callable
-    from typing import Any
 
-    from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings
+    from PySide6.QtCore import QCoreApplication, QSettings
     from PySide6.QtWidgets import QApplication
 
     from console.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
     out.mkdir(parents=True, exist_ok=True)
-
-    def pump(condition: Callable[[], Any], timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {condition}")
-            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
 
     with tempfile.TemporaryDirectory() as folder, start_fake_cluster(Path(folder), context="prod-eu") as cluster:
         os.environ["KUBECONFIG"] = str(cluster.kubeconfig)

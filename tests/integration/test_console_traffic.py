@@ -11,10 +11,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import shutil
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,11 +27,11 @@ from console.ui.errors import ErrorSink
 from console.ui.main_window import MainWindow
 from console.ui.tasks import TaskRunner
 from tests.gui.fakes import MemoryKeyring
-from tests.harness import ROOT, RunningEngine, demo_traffic, start_engine
+from tests.harness import RunningEngine, demo_traffic, start_engine
+from tests.shots import pump, render_in_subprocess
 
 pytestmark = [pytest.mark.integration, pytest.mark.gui]
 SHOTS = ("traffic_panel", "traffic_review", "rollback_confirm")
-UPDATE = "SWITCHBOARD_UPDATE_SCREENSHOTS"
 
 
 def open_console(tmp: Path, engine: RunningEngine, qtbot: Any = None) -> tuple[Console, MainWindow, str]:
@@ -251,49 +248,23 @@ def test_engine_gone_mid_change_outcome_unknown_then_read_back(app, qtbot, tmp_p
 
 # ---------------------------------------------------------------- screenshots under Xvfb
 
-def _display_command() -> list[str]:
-    if os.environ.get("DISPLAY"):
-        return []
-    if shutil.which("xvfb-run"):
-        return ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"]
-    pytest.skip("no X display and no xvfb-run")
-
-
 @pytest.mark.screenshot
 def test_screenshots_of_the_panel_review_and_rollback(tmp_path):
-    out = tmp_path / "shots"
-    env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "KUBECONFIG": str(tmp_path / "none"), "PYTHONPATH": str(ROOT)}
-    cmd = [*_display_command(), sys.executable, str(Path(__file__).resolve()), "--shots", str(out)]
-    result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=110, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    for name in SHOTS:
-        shot = out / f"{name}.png"
-        assert shot.stat().st_size > 5_000, name
-        artifact = ROOT / "tests" / "artifacts" / f"{name}.png"
-        artifact.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, artifact)
-        if os.environ.get(UPDATE) == "1":
-            shutil.copyfile(shot, ROOT / "resources" / "screenshots" / f"{name}.png")
+    render_in_subprocess(__file__, tmp_path / "shots", *(f"{name}.png" for name in SHOTS), min_bytes=5_000,
+                         env={"KUBECONFIG": str(tmp_path / "none")})
 
 
 def render_screenshots(out: Path) -> None:
     """The demo with traffic; a canary step edited and reviewed; the rollback confirmation."""
     import tempfile
 
-    from PySide6.QtCore import QCoreApplication, QEventLoop
+    from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QApplication
 
     from tests.harness import running_demo
 
     app = QApplication.instance() or QApplication([])
     out.mkdir(parents=True, exist_ok=True)
-
-    def pump(condition: Any, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {condition}")
-            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
 
     with tempfile.TemporaryDirectory() as folder, running_demo(Path(folder)) as engine, \
             demo_traffic(engine.state_dir, 40):
