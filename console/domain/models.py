@@ -17,6 +17,10 @@ from console.domain.split import split_problems
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="lower-case DNS label")]
+#: an endpoint as its place names it: the engine's DNS label, or a cluster's namespace/name (a DNS subdomain)
+PLACED_NAME_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$"
+PlacedName = Annotated[str, Field(pattern=PLACED_NAME_PATTERN,
+                                  description="a DNS label, or namespace/name for a Kubernetes object")]
 
 
 class Frozen(BaseModel):

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from console.domain.endpoint_policy import DEFAULT_STEPS as DEFAULT_STEPS
 from console.domain.endpoint_policy import EndpointPolicy as EndpointPolicy
-from console.domain.models import DeploymentState, Name, Slo
+from console.domain.models import DeploymentState, PlacedName, Slo
 from console.domain.slo import weighted_percentile
 from console.domain.split import split_problems
 from console.domain.telemetry import Sample
@@ -26,7 +26,7 @@ class Frozen(BaseModel):
 class Proposal(Frozen):
     """A change to an endpoint's split, as reviewed by a person."""
 
-    endpoint: Name
+    endpoint: PlacedName
     kind: Literal["shift", "rollback"] = "shift"
     before: dict[str, int]
     after: dict[str, int]
@@ -128,7 +128,7 @@ class DeploymentContext(Frozen):
 class Context(Frozen):
     """The endpoint as it stood when the proposal was reviewed."""
 
-    endpoint: Name
+    endpoint: PlacedName
     policy: EndpointPolicy = EndpointPolicy()
     slo: Slo | None = None
     read_at: float = Field(description="when the data was read (epoch seconds)")

@@ -435,3 +435,14 @@ def test_summarize_sums_the_window_and_weights_latency_by_requests() -> None:
     assert figs.latency_ms["p95"] == 300
     assert figs.error_rate_percent() == pytest.approx(0.75)
     assert summarize(samples[:1], NOW, 60) is None
+
+
+@pytest.mark.parametrize("name", ["fraud", "ml/fraud", "ml-prod/fraud.v2-route", "default/iris"])
+def test_a_cluster_endpoint_is_named_namespace_slash_name(name: str) -> None:
+    assert shift(endpoint=name).endpoint == name
+
+
+@pytest.mark.parametrize("name", ["ML/fraud", "a/b/c", "/fraud", "ml/", "ml/-x", "fraud scorer"])
+def test_names_that_no_place_uses_are_refused(name: str) -> None:
+    with pytest.raises(ValidationError, match="endpoint"):
+        shift(endpoint=name)

@@ -8,29 +8,23 @@ Pure: no Qt and no I/O; the caller passes the time.
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from console.domain.endpoint_policy import EndpointPolicy
 from console.domain.guards import Context, DeploymentContext, Figures, Proposal, Saturation, summarize
-from console.domain.models import NAME_PATTERN, DeploymentStatus, EndpointStatus, Revision
+from console.domain.models import DeploymentStatus, EndpointStatus, Revision
 from console.domain.telemetry import Sample
 
 LOAD_WINDOW_S = 10.0  # the "current load": live requests/s over the last seconds
 DEFAULT_FIGURES_WINDOW_S = 60.0  # the health window when the endpoint has no SLO
-_NAME = re.compile(NAME_PATTERN)
 M = TypeVar("M", Proposal, Context)
 
 
 def named(model: type[M], endpoint: str, **fields: Any) -> M:
-    """`model` for `endpoint`, validated as usual; a cluster endpoint's name ("namespace/name") is not a DNS
-    label, so the model is validated under a stand-in name and then given the real one (the guards only show
-    it, and compare the proposal's with the context's)."""
-    if _NAME.fullmatch(endpoint):
-        return model(endpoint=endpoint, **fields)
-    return model(endpoint="endpoint", **fields).model_copy(update={"endpoint": endpoint})
+    """`model` for `endpoint` (an engine's DNS label, or a cluster's namespace/name), validated as usual."""
+    return model(endpoint=endpoint, **fields)
 
 
 def share_held_s(revisions: Sequence[Revision], name: str, now: float) -> float | None:
