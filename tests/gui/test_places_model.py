@@ -57,3 +57,17 @@ def test_panel_selects_and_requests_edit_of_added_places_only(qtbot):
     with qtbot.waitSignal(panel.sig_add_requested):
         panel.add_button.click()
     assert panel.current_place() == model.find("s1").data(PLACE_ROLE)
+
+
+def test_a_kubeconfig_context_offers_its_settings_but_not_removal(qtbot):
+    model = PlacesTreeModel()
+    model.upsert(PlaceConfig(id="kube-prod", kind=PlaceKind.KUBERNETES, name="prod", context="prod", auto=True))
+    panel = PlacesPanel(model)
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.select("kube-prod")
+    assert panel.edit_button.isEnabled() and not panel.remove_button.isEnabled()
+    assert "Namespaces and read-only" in panel.edit_button.toolTip()
+    with qtbot.waitSignal(panel.sig_edit_requested) as blocker:
+        panel.edit_button.click()
+    assert blocker.args == ["kube-prod"]

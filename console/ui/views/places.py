@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, Signal, SignalInstance
 from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QPushButton, QTreeView, QVBoxLayout, QWidget
 
+from console.backends.base import PlaceKind
 from console.backends.places import PlaceConfig
 from console.ui.models.places import PLACE_ROLE, PlacesTreeModel
 
@@ -69,7 +70,10 @@ class PlacesPanel(QWidget):
     def _update_buttons(self) -> None:
         config = self.current_place()
         editable = config is not None and not config.auto
-        self.edit_button.setEnabled(editable)
+        kube = config is not None and config.kind == PlaceKind.KUBERNETES  # its settings: namespaces, read-only
+        self.edit_button.setEnabled(editable or kube)
+        self.edit_button.setToolTip("Namespaces and read-only for this Kubernetes context" if kube
+                                    else "Edit the selected place")
         self.remove_button.setEnabled(editable)
 
     def _on_model_rows_inserted(self, parent: QModelIndex, _first: int, _last: int) -> None:
