@@ -11,12 +11,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
 from console.backends.base import Conflict
 from console.ui.models.tables import split_text
 from console.ui.release.capabilities import SupportsClusterApprovals
 from console.ui.release.cluster import ClusterProposal, permission_text, refusal_text
+from console.ui.release.dialogs import ReasonConfirmDialog
 
 if TYPE_CHECKING:
     from console.ui.controller import Console
@@ -43,35 +44,18 @@ def decision_text(item: ClusterProposal, verb: str) -> str:
             f"the split stays {split_text(item.live) or 'no live traffic'}.")
 
 
-class ClusterDecisionDialog(QDialog):
-    sig_confirmed = Signal(str, str)  # verb, reason
+class ClusterDecisionDialog(ReasonConfirmDialog):
+    """Approve, reject or withdraw a proposal stored on a cluster route."""
 
     def __init__(self, item: ClusterProposal, verb: str, reason: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(verb, name="clusterDecisionConfirm", title=f"{VERBS[verb]} the cluster proposal?",
+                         accessible=f"Confirm: {verb} the proposal for {item.where}",
+                         text=decision_text(item, verb), button=VERBS[verb],
+                         placeholder="Reason (recorded in the console's audit log)", reason=reason, parent=parent)
         self.verb = verb
-        self.setObjectName("clusterDecisionConfirm")
-        self.setWindowTitle(f"{VERBS[verb]} the cluster proposal?")
-        self.setAccessibleName(f"Confirm: {verb} the proposal for {item.where}")
-        self.text = QLabel(decision_text(item, verb), self)
         self.text.setObjectName("clusterDecisionText")
-        self.text.setWordWrap(True)
-        self.reason = QLineEdit(reason, self)
         self.reason.setObjectName("clusterDecisionReason")
-        self.reason.setAccessibleName("Reason, for the audit log")
-        self.reason.setPlaceholderText("Reason (recorded in the console's audit log)")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
-        self.ok_button = buttons.addButton(VERBS[verb], QDialogButtonBox.ButtonRole.AcceptRole)
         self.ok_button.setObjectName("clusterDecisionOk")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.text)
-        layout.addWidget(self.reason)
-        layout.addWidget(buttons)
-
-    def accept(self) -> None:
-        self.sig_confirmed.emit(self.verb, self.reason.text().strip())
-        super().accept()
 
 
 class ClusterDecisions(QObject):

@@ -58,25 +58,29 @@ def action_text(action: str, rollout: dict[str, Any]) -> str:
     return f"Approve the gate of {where}.\n\nThis was the last step: the rollout succeeds."
 
 
-class ConfirmActionDialog(QDialog):
-    sig_confirmed = Signal(str, str)  # action, reason
+class ReasonConfirmDialog(QDialog):
+    """Confirm one decision with a reason for the audit log: `sig_confirmed(key, reason)` on OK.
+    Object names are `<name>`, `<name>Text`, `<name>Reason` and `<name>Ok`."""
 
-    def __init__(self, action: str, rollout: dict[str, Any], parent: QWidget | None = None) -> None:
+    sig_confirmed = Signal(str, str)  # key (the action or verb), reason
+
+    def __init__(self, key: str, *, name: str, title: str, accessible: str, text: str, button: str,
+                 placeholder: str, reason: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.action = action
-        self.setObjectName("rolloutConfirm")
-        self.setWindowTitle(f"{action.capitalize()} the rollout?")
-        self.setAccessibleName(f"Confirm: {action} the rollout")
-        self.text = QLabel(action_text(action, rollout), self)
-        self.text.setObjectName("rolloutConfirmText")
+        self.key = key
+        self.setObjectName(name)
+        self.setWindowTitle(title)
+        self.setAccessibleName(accessible)
+        self.text = QLabel(text, self)
+        self.text.setObjectName(f"{name}Text")
         self.text.setWordWrap(True)
-        self.reason = QLineEdit(self)
-        self.reason.setObjectName("rolloutConfirmReason")
+        self.reason = QLineEdit(reason, self)
+        self.reason.setObjectName(f"{name}Reason")
         self.reason.setAccessibleName("Reason, for the audit log")
-        self.reason.setPlaceholderText("Reason (recorded in the audit log)")
+        self.reason.setPlaceholderText(placeholder)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
-        self.ok_button = buttons.addButton(action.capitalize(), QDialogButtonBox.ButtonRole.AcceptRole)
-        self.ok_button.setObjectName("rolloutConfirmOk")
+        self.ok_button = buttons.addButton(button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.ok_button.setObjectName(f"{name}Ok")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -85,8 +89,19 @@ class ConfirmActionDialog(QDialog):
         layout.addWidget(buttons)
 
     def accept(self) -> None:
-        self.sig_confirmed.emit(self.action, self.reason.text().strip())
+        self.sig_confirmed.emit(self.key, self.reason.text().strip())
         super().accept()
+
+
+class ConfirmActionDialog(ReasonConfirmDialog):
+    """Abort, promote or approve the gate of an engine rollout."""
+
+    def __init__(self, action: str, rollout: dict[str, Any], parent: QWidget | None = None) -> None:
+        super().__init__(action, name="rolloutConfirm", title=f"{action.capitalize()} the rollout?",
+                         accessible=f"Confirm: {action} the rollout", text=action_text(action, rollout),
+                         button=action.capitalize(), placeholder="Reason (recorded in the audit log)",
+                         parent=parent)
+        self.action = action
 
 
 def plan_html(plan: RolloutPlan) -> str:
